@@ -1,0 +1,35 @@
+"""Exceptions raised by etdb-explore; each names the culprit (record, CID, source, file)."""
+
+from __future__ import annotations
+
+
+class EtdbError(Exception):
+    """Base class of every error etdb-explore raises on purpose."""
+
+
+class RecordError(EtdbError, ValueError):
+    """An OIP record is malformed, incomplete or of an unknown type."""
+
+
+class SignatureError(EtdbError, ValueError):
+    """A FLO message signature does not verify against its address."""
+
+
+class MultipartError(RecordError):
+    """Multipart floData parts are missing, duplicated, conflicting or oversized."""
+
+
+class SourceError(EtdbError, IOError):
+    """An index or content source failed (HTTP error, JSON-RPC error, time-out)."""
+
+
+class VerificationError(EtdbError):
+    """Bytes received for a CID do not hash to that CID."""
+
+
+class BlockNotFoundError(EtdbError, KeyError):
+    """No source could provide a block."""
+
+
+class UnsafePathError(EtdbError, ValueError):
+    """A file name from an untrusted record would escape its target folder."""
