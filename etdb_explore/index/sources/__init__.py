@@ -1,0 +1,5 @@
+"""Where records come from: the oipd REST API, a FLO node's JSON-RPC, or a local snapshot."""
+
+from .base import Harvest, IndexSource, Rejection
+
+__all__ = ["Harvest", "IndexSource", "Rejection"]

@@ -1,0 +1,31 @@
+"""The contract every index source fulfils: harvest raw records, report what it had to reject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record (or message) left out of the index, with where it came from and why."""
+
+    origin: str
+    txid: str | None
+    reason: str
+
+
+@dataclass
+class Harvest:
+    """What a source delivered: records in any shape ``parse_record`` accepts (or parsed ``Record``s)."""
+
+    records: list[Any] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class IndexSource(Protocol):
+    """An index source; ``name`` is shown in errors and used as its cache key."""
+
+    name: str
+
+    async def harvest(self) -> Harvest: ...

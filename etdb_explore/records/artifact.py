@@ -1,0 +1,111 @@
+"""Normalising Research-Tomogram artifacts: one canonical dict whatever spelling or typing the source used.
+
+The canonical form uses go-etdb's key spellings and order, Go's types (ints, floats, bools; numbers given as strings
+are converted), and drops empty values the way Go's ``omitempty`` does, so parse → serialize → parse is lossless.
+Keys go-etdb did not know are kept, after the known ones, in the order met.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import RecordError
+from . import gojson
+from .schema import ALIASES, BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, MANDATORY, ORDERS
+
+_NESTED = {"info": "info", "details": "details", "storage": "storage"}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == 0 and not isinstance(value, bool) or (
+        isinstance(value, (list, dict)) and not value
+    )
+
+
+def _typed(key: str, value: Any, where: str) -> Any:
+    """Convert ``value`` to the Go type of ``key``; RecordError naming the field when impossible."""
+    try:
+        if key in INT_FIELDS:
+            if isinstance(value, str):
+                value = value.strip()
+                return int(float(value)) if value else 0
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(f"{value} is not whole")
+                return int(value)
+            return int(value)
+        if key in FLOAT_FIELDS:
+            if isinstance(value, str):
+                value = value.strip()
+                return float(value) if value else 0.0
+            return float(value)
+        if key in BOOL_FIELDS:
+            if isinstance(value, str):
+                return value.strip().lower() in ("true", "1", "yes")
+            return bool(value)
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{where}.{key}: {value!r} is not a valid {_type_name(key)}") from exc
+    return value
+
+
+def _type_name(key: str) -> str:
+    return "integer" if key in INT_FIELDS else "number" if key in FLOAT_FIELDS else "boolean"
+
+
+def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where} must be a JSON object, not {type(raw).__name__}")
+    aliases = ALIASES[kind]
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        canonical = aliases.get(str(key).lower())
+        if canonical is None:
+            if not _empty(value):
+                extra[key] = value
+            continue
+        if kind == "artifact" and canonical in _NESTED:
+            value = _normalize_object(value, _NESTED[canonical], f"{where}.{canonical}")
+            if canonical == "storage" and "files" in value:
+                value["files"] = _normalize_files(value["files"], f"{where}.storage.files")
+        elif canonical in INT_FIELDS | FLOAT_FIELDS | BOOL_FIELDS and value is not None:
+            value = _typed(canonical, value, where)
+        if _empty(value):
+            continue
+        if canonical in known and known[canonical] != value:
+            raise RecordError(f"{where}: {canonical} given twice with different values")
+        known[canonical] = value
+    ordered = {k: known[k] for k in ORDERS[kind] if k in known}
+    ordered.update(extra)
+    return ordered
+
+
+def _normalize_files(raw: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise RecordError(f"{where} must be a list")
+    return [_normalize_object(f, "file", f"{where}[{i}]") for i, f in enumerate(raw)]
+
+
+def normalize_artifact(raw: Any) -> dict[str, Any]:
+    """The canonical form of an artifact dict, in any spelling met in the wild."""
+    return _normalize_object(raw, "artifact", "artifact")
+
+
+def missing_fields(artifact: dict[str, Any]) -> list[str]:
+    """Mandatory fields (Table 1 of the ETDB paper) absent from a canonical artifact, plus files without fname."""
+    missing = []
+    for dotted in MANDATORY:
+        node: Any = artifact
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if _empty(node):
+            missing.append(dotted)
+    for i, f in enumerate(artifact.get("storage", {}).get("files", [])):
+        if not f.get("fname"):
+            missing.append(f"storage.files[{i}].fname")
+    return missing
+
+
+def serialize_artifact(artifact: dict[str, Any]) -> str:
+    """go-etdb's JSON of a canonical artifact (key order, omitempty, Go's escaping and number format)."""
+    return gojson.dumps(artifact)

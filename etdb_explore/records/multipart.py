@@ -1,0 +1,158 @@
+"""Multipart floData: messages too large for one FLO transaction (1040 bytes) split over several.
+
+Each part is ``oip-mp(<part>,<max>,<floAddress>,<reference>,<signature>):<data>``, ``max`` the highest index,
+``reference`` empty on part 0 and the part-0 txid (64 hex from go-etdb, the first 10 from js-oip) on later parts,
+the signature over ``<part>-<max>-<floAddress>-<reference>-<data>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import flo
+from ..errors import MultipartError
+
+MAX_FLO_DATA = 1040
+FIRST_CHUNK = 840
+LATER_CHUNK = 790
+MAX_PARTS = 1000
+ZERO_REFERENCE = "0" * 64
+
+_HEADER = re.compile(r"^oip-mp\((\d+),(\d+),([^,()]*),([^,()]*),([^()]*)\):", re.S)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart message, as read from a transaction."""
+
+    part: int
+    max: int
+    address: str
+    reference: str
+    signature: str
+    data: str
+    txid: str | None = None
+
+    @property
+    def preimage(self) -> str:
+        return f"{self.part}-{self.max}-{self.address}-{self.reference}-{self.data}"
+
+    def verify(self) -> bool:
+        if flo.verify_message(self.address, self.signature, self.preimage):
+            return True
+        # oipd also accepts part 0 signed with 64 zeros as its reference.
+        return self.part == 0 and flo.verify_message(
+            self.address, self.signature, f"0-{self.max}-{self.address}-{ZERO_REFERENCE}-{self.data}"
+        )
+
+    def to_flodata(self) -> str:
+        return f"oip-mp({self.part},{self.max},{self.address},{self.reference},{self.signature}):{self.data}"
+
+
+def is_multipart(flodata: str) -> bool:
+    return flodata.startswith("oip-mp(")
+
+
+def parse_part(flodata: str, txid: str | None = None) -> Part:
+    """Parse one ``oip-mp(...)`` floData; MultipartError naming the transaction when malformed."""
+    m = _HEADER.match(flodata)
+    if not m:
+        raise MultipartError(f"transaction {txid or '?'}: malformed multipart header")
+    part, max_, address, reference, signature = m.groups()
+    p = Part(int(part), int(max_), address, reference, signature, flodata[m.end():], txid)
+    if p.max < 1 or p.part > p.max:
+        raise MultipartError(f"transaction {txid or '?'}: part {p.part} of max {p.max} is out of range")
+    if p.max >= MAX_PARTS:
+        raise MultipartError(f"transaction {txid or '?'}: {p.max + 1} parts exceed the limit of {MAX_PARTS}")
+    return p
+
+
+def _utf8_chunks(data: bytes, first: int, later: int) -> list[bytes]:
+    """Split on byte counts like go-etdb, backing off so no UTF-8 character is cut; never an empty last part."""
+    chunks, start, size = [], 0, first
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        chunks.append(data[start:end])
+        start, size = end, later
+    return chunks
+
+
+def split_flodata(flodata: str) -> list[str]:
+    """The data chunks go-etdb would publish: one when it fits in a transaction, else 840 then 790 bytes each."""
+    raw = flodata.encode("utf-8")
+    if len(raw) <= MAX_FLO_DATA:
+        return [flodata]
+    return [c.decode("utf-8") for c in _utf8_chunks(raw, FIRST_CHUNK, LATER_CHUNK)]
+
+
+def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) -> list[str]:
+    """Sign and ``send`` each part in order (``send`` publishes floData and returns its txid); returns the txids.
+
+    A message that fits in one transaction is sent as it is.
+    """
+    chunks = split_flodata(flodata)
+    if len(chunks) == 1:
+        return [send(flodata)]
+    if len(chunks) > MAX_PARTS:
+        raise MultipartError(f"message needs {len(chunks)} parts; oipd refuses more than {MAX_PARTS}")
+    max_, txids, reference = len(chunks) - 1, [], ""
+    for i, data in enumerate(chunks):
+        preimage = f"{i}-{max_}-{key.address}-{reference}-{data}"
+        part = Part(i, max_, key.address, reference, key.sign_message(preimage), data)
+        txids.append(send(part.to_flodata()))
+        reference = txids[0]
+    return txids
+
+
+@dataclass
+class _Group:
+    parts: dict[int, Part] = field(default_factory=dict)
+    max: int | None = None
+    address: str | None = None
+
+
+class MultipartAssembler:
+    """Collects parts arriving in any order and yields whole messages once every part is in.
+
+    Parts are grouped by the first 10 characters of their reference (part 0 by its own txid), as oipd does.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[str, _Group] = {}
+
+    def add(self, part: Part) -> tuple[str, str] | None:
+        """Add a verified part; returns ``(part-0 txid, whole floData)`` when the message is complete."""
+        if not part.verify():
+            raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} signature does not verify "
+                                 f"for {part.address}")
+        if part.part == 0:
+            if not part.txid:
+                raise MultipartError("part 0 needs its txid to group the later parts")
+            key = part.txid[:10]
+        else:
+            key = part.reference[:10]
+        group = self._groups.setdefault(key, _Group())
+        if group.max is not None and (group.max != part.max or group.address != part.address):
+            raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} conflicts with the other parts "
+                                 f"of {key} (max {part.max} vs {group.max}, address {part.address})")
+        group.max, group.address = part.max, part.address
+        held = group.parts.get(part.part)
+        if held is not None:
+            kind = "duplicate" if held.data == part.data else "conflicting"
+            raise MultipartError(f"transaction {part.txid or '?'}: {kind} part {part.part} of {key}")
+        group.parts[part.part] = part
+        if len(group.parts) < part.max + 1:
+            return None
+        del self._groups[key]
+        first = group.parts[0]
+        return first.txid or key, "".join(group.parts[i].data for i in range(part.max + 1))
+
+    def incomplete(self) -> dict[str, list[int]]:
+        """Reference → the part numbers still missing, for groups not yet complete."""
+        return {
+            key: [i for i in range(g.max + 1) if i not in g.parts] for key, g in self._groups.items() if g.max
+        }
