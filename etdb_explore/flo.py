@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Literal
@@ -167,8 +168,8 @@ class PrivateKey:
         return base64.b64encode(bytes([header]) + sig[:64]).decode("ascii")
 
 
-def recover_address(message: str | bytes, signature: str, network: Network) -> str:
-    """The address whose key made ``signature`` over ``message``; SignatureError if none can be recovered."""
+def _recover_pubkey(message: str | bytes, signature: str) -> bytes:
+    """The serialized public key that made ``signature`` over ``message``; SignatureError if none recovers."""
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -181,13 +182,23 @@ def recover_address(message: str | bytes, signature: str, network: Network) -> s
         pub = coincurve.PublicKey.from_signature_and_message(raw[1:] + bytes([recid]), message_hash(message), hasher=None)
     except Exception as exc:  # coincurve raises plain Exception for unrecoverable signatures
         raise SignatureError(f"no public key recovers from signature {signature!r}") from exc
-    return pubkey_to_address(pub.format(compressed=compressed), network)
+    return pub.format(compressed=compressed)
+
+
+def recover_address(message: str | bytes, signature: str, network: Network) -> str:
+    """The address whose key made ``signature`` over ``message``; SignatureError if none can be recovered."""
+    return pubkey_to_address(_recover_pubkey(message, signature), network)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_hash160(address: str) -> bytes:
+    address_network(address)
+    return b58check_decode(address)[1:]
 
 
 def verify_message(address: str, signature: str, message: str | bytes) -> bool:
     """True when ``signature`` over ``message`` was made by the key of ``address``."""
     try:
-        network = address_network(address)
-        return recover_address(message, signature, network) == address
+        return hash160(_recover_pubkey(message, signature)) == _address_hash160(address)
     except (SignatureError, ValueError):
         return False

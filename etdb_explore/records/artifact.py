@@ -11,15 +11,7 @@ from typing import Any
 
 from ..errors import RecordError
 from . import gojson
-from .schema import ALIASES, BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, MANDATORY, ORDERS
-
-_NESTED = {"info": "info", "details": "details", "storage": "storage"}
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value is False or value == "" or value == 0 and not isinstance(value, bool) or (
-        isinstance(value, (list, dict)) and not value
-    )
+from .schema import ALIASES, BOOL_FIELDS, FLOAT_FIELDS, GO_TYPES, INT_FIELDS, MANDATORY, NESTED, RANKS
 
 
 def _typed(key: str, value: Any, where: str) -> Any:
@@ -55,27 +47,27 @@ def _type_name(key: str) -> str:
 def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RecordError(f"{where} must be a JSON object, not {type(raw).__name__}")
-    aliases = ALIASES[kind]
+    aliases, rank = ALIASES[kind], RANKS[kind]
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
-        canonical = aliases.get(str(key).lower())
+        canonical = aliases.get(key) or aliases.get(str(key).lower())
         if canonical is None:
-            if not _empty(value):
+            if value:
                 extra[key] = value
             continue
-        if kind == "artifact" and canonical in _NESTED:
-            value = _normalize_object(value, _NESTED[canonical], f"{where}.{canonical}")
+        if canonical in NESTED:
+            value = _normalize_object(value, canonical, f"{where}.{canonical}")
             if canonical == "storage" and "files" in value:
                 value["files"] = _normalize_files(value["files"], f"{where}.storage.files")
-        elif canonical in INT_FIELDS | FLOAT_FIELDS | BOOL_FIELDS and value is not None:
+        elif value is not None and canonical in GO_TYPES and type(value) is not GO_TYPES[canonical]:
             value = _typed(canonical, value, where)
-        if _empty(value):
+        if not value:  # Go's omitempty: 0, 0.0, false, "", empty list or object
             continue
         if canonical in known and known[canonical] != value:
             raise RecordError(f"{where}: {canonical} given twice with different values")
         known[canonical] = value
-    ordered = {k: known[k] for k in ORDERS[kind] if k in known}
+    ordered = {k: known[k] for k in sorted(known, key=rank.__getitem__)}
     ordered.update(extra)
     return ordered
 
@@ -98,7 +90,7 @@ def missing_fields(artifact: dict[str, Any]) -> list[str]:
         node: Any = artifact
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        if _empty(node):
+        if not node:
             missing.append(dotted)
     for i, f in enumerate(artifact.get("storage", {}).get("files", [])):
         if not f.get("fname"):

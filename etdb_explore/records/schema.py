@@ -23,7 +23,10 @@ FLOAT_FIELDS = {"defocus", "dosage", "tiltMin", "tiltMax", "tiltStep", "magnific
                 "sugPlay", "minBuy", "sugBuy"}
 BOOL_FIELDS = {"nsfw", "disBuy", "promo", "retail", "disPlay"}
 
-# Lower-cased spelling -> canonical key, per object.
+GO_TYPES: dict[str, type] = {k: int for k in INT_FIELDS} | {k: float for k in FLOAT_FIELDS} | {
+    k: bool for k in BOOL_FIELDS}
+
+# Spelling (exact, and lower-cased) -> canonical key, per object.
 ALIASES: dict[str, dict[str, str]] = {
     "artifact": {k.lower(): k for k in ARTIFACT_KEYS} | {"flo_address": "floAddress", "publisher": "floAddress"},
     "info": {k.lower(): k for k in INFO_KEYS},
@@ -35,6 +38,10 @@ ALIASES: dict[str, dict[str, str]] = {
 
 ORDERS = {"artifact": ARTIFACT_KEYS, "info": INFO_KEYS, "details": DETAILS_KEYS, "storage": STORAGE_KEYS,
           "file": FILE_KEYS}
+for _kind, _keys in ORDERS.items():
+    ALIASES[_kind].update({k: k for k in _keys})
+RANKS = {kind: {k: i for i, k in enumerate(keys)} for kind, keys in ORDERS.items()}
+NESTED = ("info", "details", "storage")  # artifact members that are objects of their own kind
 
 # Table 1 of the ETDB paper: what a Research-Tomogram record must hold.
 MANDATORY = ("floAddress", "timestamp", "type", "info.title", "details.date", "details.speciesName",

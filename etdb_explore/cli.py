@@ -1,0 +1,168 @@
+"""The ``etdb-explore`` command: search the index, run the demo.
+
+Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import EtdbError
+
+EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+
+DEFAULT_COLUMNS = ["txid", "species", "date", "tilt_min", "tilt_max", "defocus", "microscope", "title"]
+
+
+def _range(text: str) -> tuple[Any, Any]:
+    """"-60:60", "2010:2015", ":-4" → a (lo, hi) pair, an empty side open."""
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}")
+
+    def value(v: str) -> Any:
+        v = v.strip()
+        if not v:
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    return value(lo), value(hi)
+
+
+def _date_range(text: str) -> tuple[Any, Any]:
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FROM:TO, got {text!r}")
+    return lo.strip() or None, hi.strip() or None
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default="demo",
+                        help="demo (default), oipd[=URL], flod=URL (http://user:pass@host:7313/), or a snapshot folder")
+    parser.add_argument("--publisher", help="only records of this FLO address (oipd)")
+    parser.add_argument("--refresh", action="store_true", help="harvest the source again instead of the cache")
+
+
+def _add_filter_options(parser: argparse.ArgumentParser) -> None:
+    f = parser.add_argument_group("filters")
+    f.add_argument("--species", action="append", help="name or NCBI taxid (repeatable)")
+    f.add_argument("--tilt-range", type=_range, metavar="LO:HI", help="acquisition covers at least this range (deg)")
+    f.add_argument("--defocus", type=_range, metavar="LO:HI", help="defocus (µm), e.g. -8:-4")
+    f.add_argument("--dosage", type=_range, metavar="LO:HI", help="dosage (e/Å²)")
+    f.add_argument("--magnification", type=_range, metavar="LO:HI")
+    f.add_argument("--microscope", action="append")
+    f.add_argument("--microscopist", action="append")
+    f.add_argument("--lab", action="append")
+    f.add_argument("--tilt-scheme", choices=["single", "dual"])
+    f.add_argument("--date", type=_date_range, metavar="FROM:TO", help="acquisition date, e.g. 2010:2015")
+    f.add_argument("--text", help="substring of title, notes, species, strain or tilt-series id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="etdb-explore", description="Explore the Electron Tomography Database.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    search = sub.add_parser("search", help="filter the ETDB index and print the matching datasets")
+    _add_source_options(search)
+    _add_filter_options(search)
+    search.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    search.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    search.add_argument("--output", "-o", type=Path, help="write here instead of standard output (parquet needs it)")
+    search.add_argument("--columns", help="comma-separated columns (default: a summary set; 'all' for every one)")
+    search.add_argument("--limit", type=int, help="at most this many rows")
+
+    demo = sub.add_parser("demo", help="build (once) the local demo ETDB and run the main job on it")
+    demo.add_argument("--rebuild", action="store_true", help="build the demo ETDB again")
+    demo.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    return parser
+
+
+def _source(args: argparse.Namespace) -> Any:
+    spec = args.source
+    if spec == "demo":
+        return None
+    if spec == "oipd" or spec.startswith("oipd="):
+        from .index.sources.oipd import OipdSource
+
+        url = spec.partition("=")[2]
+        return OipdSource(url, publisher=args.publisher) if url else OipdSource(publisher=args.publisher)
+    if spec.startswith("flod="):
+        from .index.sources.flod import FlodSource
+
+        return FlodSource(spec.partition("=")[2])
+    return Path(spec)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    names = ["species", "tilt_range", "defocus", "dosage", "magnification", "microscope", "microscopist", "lab",
+             "tilt_scheme", "date", "text"]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _emit(table: Any, fmt: str, output: Path | None) -> None:
+    if fmt == "parquet":
+        if output is None:
+            raise EtdbError("--format parquet needs --output FILE")
+        table.to_parquet(output)
+        return
+    if fmt == "csv":
+        text = table.to_csv(index=False)
+    elif fmt == "json":
+        text = table.to_json(orient="records", date_format="iso", force_ascii=False, indent=1) + "\n"
+    else:
+        text = table.to_string(index=False, max_colwidth=40) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .index.index import Index
+
+    index = Index.load(_source(args), refresh=args.refresh)
+    selection = index.filter(**_filters(args))
+    table = selection.datasets
+    if args.columns != "all":
+        table = table[args.columns.split(",") if args.columns else DEFAULT_COLUMNS]
+    if args.limit is not None:
+        table = table.head(args.limit)
+    _emit(table, args.format, args.output)
+    if args.format == "table" and args.output is None:
+        print(f"{len(selection)} of {len(index)} datasets match; {len(index.rejected)} records rejected.",
+              file=sys.stderr)
+    return EXIT_OK if len(selection) else EXIT_EMPTY
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .main_job import run_main_job
+
+    summary = run_main_job(rebuild=args.rebuild, quiet=args.json)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=str))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"search": cmd_search, "demo": cmd_demo}[args.command](args)
+    except EtdbError as exc:
+        print(f"etdb-explore: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
+    except KeyError as exc:
+        print(f"etdb-explore: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

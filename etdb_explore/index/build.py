@@ -1,0 +1,90 @@
+"""From raw harvested records to checked ones: parse, check mandatory fields and type, verify every signature.
+
+One bad record never stops a load: it becomes a :class:`Rejection` with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EtdbError
+from ..records import Record, parse_record
+from .sources.base import Rejection
+
+VERIFY_BATCH = 512
+
+
+@dataclass
+class CheckedRecords:
+    """Records that parsed, whether each one's signature verified, and what was rejected."""
+
+    records: list[Record] = field(default_factory=list)
+    valid: list[bool] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def _parse(raw: Any, position: int, source: str) -> Record | Rejection:
+    if isinstance(raw, Record):
+        return raw
+    try:
+        return parse_record(raw)
+    except EtdbError as exc:
+        return Rejection(f"{source} item {position}", _guess_txid(raw), str(exc))
+    except (TypeError, AttributeError, UnicodeDecodeError) as exc:
+        return Rejection(f"{source} item {position}", _guess_txid(raw), f"unreadable record: {exc}")
+
+
+def _guess_txid(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        meta = raw.get("meta")
+        txid = meta.get("txid") if isinstance(meta, dict) else raw.get("txid")
+        return txid if isinstance(txid, str) else None
+    return None
+
+
+def _verify_chunk(records: Sequence[Record]) -> list[bool]:
+    return [r.verify() for r in records]
+
+
+def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
+    """Parse and check ``raws``; with ``verified_only`` a record whose signature fails is rejected, else kept.
+
+    Signatures are verified in worker threads while parsing goes on (libsecp256k1 releases the GIL).
+    """
+    out = CheckedRecords()
+    parsed: list[Record] = []
+    pending = []
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for position, raw in enumerate(raws):
+            item = _parse(raw, position, source)
+            if isinstance(item, Rejection):
+                out.rejected.append(item)
+                continue
+            if not item.is_tomogram():
+                out.rejected.append(Rejection(f"{source} item {position}", item.txid, "not a Research-Tomogram record "
+                                              f"(type {item.artifact.get('type')!r}, subtype "
+                                              f"{item.artifact.get('subtype')!r})"))
+            elif missing := item.missing_fields():
+                out.rejected.append(Rejection(f"{source} item {position}", item.txid,
+                                              "missing mandatory fields: " + ", ".join(missing)))
+            else:
+                parsed.append(item)
+                if len(parsed) % VERIFY_BATCH == 0:
+                    pending.append(pool.submit(_verify_chunk, parsed[-VERIFY_BATCH:]))
+        tail = len(parsed) % VERIFY_BATCH
+        if tail:
+            pending.append(pool.submit(_verify_chunk, parsed[-tail:]))
+        valid = [ok for future in pending for ok in future.result()]
+    for record, ok in zip(parsed, valid):
+        if not ok:
+            out.rejected.append(Rejection(f"{source} record", record.txid,
+                                          f"signature does not verify for {record.publisher or 'no address'}"))
+            if verified_only:
+                continue
+        out.records.append(record)
+        out.valid.append(ok)
+    return out

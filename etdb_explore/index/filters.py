@@ -1,0 +1,101 @@
+"""Filters that read like the science: each turns one keyword of ``Index.filter`` into a boolean mask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Range = tuple[Any, Any]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, (str, int, np.integer)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _category_mask(column: pd.Series, wanted: Iterable[str], *, prefix_words: bool = False) -> np.ndarray:
+    """Case-insensitive match on a categorical column, done on its categories (fast at any row count)."""
+    wanted_lower = [w.strip().lower() for w in wanted]
+    cats = column.cat.categories.str.lower()
+    hit = cats.isin(wanted_lower)
+    if prefix_words:
+        for w in wanted_lower:
+            hit |= cats.str.startswith(w + " ")
+    codes = np.flatnonzero(np.asarray(hit))
+    return np.isin(column.cat.codes.to_numpy(), codes)
+
+
+def species_mask(ds: pd.DataFrame, species: Any) -> np.ndarray:
+    """Species by name (case-insensitive; a genus alone matches its species) or by NCBI taxid."""
+    names, taxids = [], []
+    for item in _as_list(species):
+        if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.strip().isdigit()):
+            taxids.append(int(item))
+        else:
+            names.append(" ".join(str(item).split()))
+    mask = _category_mask(ds["species"], names, prefix_words=True)
+    if taxids:
+        mask |= ds["ncbi_taxid"].isin(taxids).fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+def exact_mask(column: pd.Series, value: Any) -> np.ndarray:
+    """Case-insensitive equality with any of ``value`` (a string or a list of strings)."""
+    return _category_mask(column, [str(v) for v in _as_list(value)])
+
+
+def between_mask(column: pd.Series, bounds: Range) -> np.ndarray:
+    """``lo <= column <= hi``, either bound may be None; the bounds may come in either order."""
+    lo, hi = bounds
+    if lo is not None and hi is not None and lo > hi:
+        lo, hi = hi, lo
+    values = column.to_numpy(dtype="float64", na_value=np.nan)
+    mask = ~np.isnan(values)
+    if lo is not None:
+        mask &= values >= lo
+    if hi is not None:
+        mask &= values <= hi
+    return mask
+
+
+def tilt_range_mask(ds: pd.DataFrame, tilt_range: Range) -> np.ndarray:
+    """Acquisitions that cover at least ``tilt_range`` (degrees): tilt_min ≤ lo and tilt_max ≥ hi."""
+    lo, hi = sorted(tilt_range)
+    tmin = ds["tilt_min"].to_numpy(dtype="float64", na_value=np.nan)
+    tmax = ds["tilt_max"].to_numpy(dtype="float64", na_value=np.nan)
+    return (tmin <= lo) & (tmax >= hi)
+
+
+def _period_bounds(bounds: Range) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """("2010", "2015") → 2010-01-01 .. 2015-12-31 23:59:59: a partial date covers its whole period."""
+    lo, hi = bounds
+    start = pd.Period(str(lo)).start_time if isinstance(lo, (str, int)) else (pd.Timestamp(lo) if lo else None)
+    end = pd.Period(str(hi)).end_time if isinstance(hi, (str, int)) else (pd.Timestamp(hi) if hi else None)
+    return start, end
+
+
+def date_mask(column: pd.Series, bounds: Range) -> np.ndarray:
+    start, end = _period_bounds(bounds)
+    values = column.to_numpy()
+    mask = ~np.isnat(values)
+    if start is not None:
+        mask &= values >= start.to_datetime64()
+    if end is not None:
+        mask &= values <= end.to_datetime64()
+    return mask
+
+
+TEXT_COLUMNS = ("title", "notes", "species_raw", "strain", "sid")
+
+
+def text_mask(ds: pd.DataFrame, text: str) -> np.ndarray:
+    """Case-insensitive substring of title, notes, species, strain or tilt-series id."""
+    needle = text.lower()
+    mask = np.zeros(len(ds), dtype=bool)
+    for name in TEXT_COLUMNS:
+        mask |= ds[name].str.lower().str.contains(needle, regex=False).fillna(False).to_numpy(dtype=bool)
+    return mask

@@ -1,0 +1,170 @@
+"""The ETDB index: a datasets table, a files table, and what was rejected, filtered the way scientists ask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import filters
+from .build import check_records
+from .frame import REJECTED_COLUMNS, records_to_frames, typed_frame
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..records import Record
+    from .sources.base import IndexSource
+
+
+@dataclass
+class Index:
+    """Datasets (one row per record) and files (one row per file) of the ETDB, with the rejected records.
+
+    Plain pandas keeps working on :attr:`datasets` and :attr:`files`; :meth:`filter` returns a new, consistent
+    Index. ``records`` maps txid → the signed record (absent for an index read from a snapshot until needed).
+    """
+
+    datasets: pd.DataFrame
+    files: pd.DataFrame
+    rejected: pd.DataFrame
+    source: str = ""
+    _records: dict[str, Record] | None = field(default=None, repr=False)
+    _snapshot: Path | None = field(default=None, repr=False)
+
+    # ---- construction -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_records(cls, raws: Iterable[Any], source: str = "input", *, rejected: Iterable[Any] = (),
+                     verified_only: bool = True) -> Index:
+        """Build from raw records in any shape (see ``parse_record``); every signature is checked.
+
+        Records that fail to parse, lack mandatory fields or (with ``verified_only``) fail their signature go to
+        :attr:`rejected` with the reason; the rest load.
+        """
+        checked = check_records(raws, source, verified_only)
+        datasets, files = records_to_frames(checked.records, checked.valid)
+        rows = [(r.origin, r.txid, r.reason) for r in [*rejected, *checked.rejected]]
+        return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,
+                   {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
+
+    @classmethod
+    def load(cls, source: IndexSource | str | Path | None = None, *, refresh: bool = False,
+             verified_only: bool = True) -> Index:
+        """Load an index from a source, a snapshot folder, or (None) the local demo ETDB.
+
+        Remote sources are cached as snapshots in the user cache dir; ``refresh=True`` harvests again.
+        """
+        from .loading import load_index
+
+        return load_index(source, refresh=refresh, verified_only=verified_only)
+
+    @classmethod
+    def from_snapshot(cls, path: str | Path, *, verify: bool = False) -> Index:
+        """Read a snapshot written by :meth:`to_snapshot`; ``verify=True`` re-checks every signature."""
+        from .snapshot import read_snapshot
+
+        return read_snapshot(Path(path), verify=verify)
+
+    def to_snapshot(self, path: str | Path) -> Path:
+        """Write Parquet tables plus the raw signed records (JSONL) to folder ``path``."""
+        from .snapshot import write_snapshot
+
+        return write_snapshot(self, Path(path))
+
+    @property
+    def records(self) -> dict[str, Record]:
+        """txid → the signed record of every dataset in this index."""
+        if self._records is None:
+            from .snapshot import read_records
+
+            wanted = set(self.datasets["txid"].dropna())
+            self._records = {t: r for t, r in read_records(self._snapshot).items() if t in wanted} \
+                if self._snapshot else {}
+        return self._records
+
+    def record(self, txid: str) -> Record:
+        """The signed record of one dataset, by full txid or unique prefix."""
+        matches = [t for t in self.datasets["txid"].dropna() if t.startswith(txid)]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} datasets match txid {txid!r}")
+        return self.records[matches[0]]
+
+    # ---- selection ----------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+    def __repr__(self) -> str:
+        return (f"<Index {self.source or 'unnamed'}: {len(self.datasets)} datasets, {len(self.files)} files, "
+                f"{len(self.rejected)} rejected>")
+
+    def select(self, mask: Any) -> Index:
+        """The datasets where ``mask`` (a boolean array or Series over :attr:`datasets`) holds, with their files."""
+        datasets = self.datasets[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+        files = self.files[self.files["txid"].isin(datasets["txid"])].reset_index(drop=True)
+        records = None if self._records is None else {
+            t: self._records[t] for t in datasets["txid"].dropna() if t in self._records}
+        return Index(datasets, files, self.rejected, self.source, records, self._snapshot)
+
+    def filter(self, *, species: Any = None, tilt_range: filters.Range | None = None,
+               defocus: filters.Range | None = None, dosage: filters.Range | None = None,
+               magnification: filters.Range | None = None, microscope: Any = None, microscopist: Any = None,
+               lab: Any = None, institution: Any = None, publisher: Any = None, tilt_scheme: str | None = None,
+               date: filters.Range | None = None, text: str | None = None) -> Index:
+        """Datasets matching every given criterion, as a new Index.
+
+        ``species``: name(s) (case-insensitive; a genus matches its species) or NCBI taxid(s);
+        ``tilt_range=(-60, 60)``: the acquisition covers at least that range (degrees);
+        ``defocus``, ``dosage``, ``magnification``: inclusive (lo, hi), None for open;
+        ``microscope``, ``microscopist``, ``lab``, ``institution``, ``publisher``: case-insensitive name(s);
+        ``tilt_scheme``: "single" or "dual"; ``date=("2010", "2015")``: acquisition date, partial dates cover
+        their whole year/month; ``text``: substring of title, notes, species, strain or tilt-series id.
+        """
+        ds = self.datasets
+        mask = np.ones(len(ds), dtype=bool)
+        if species is not None:
+            mask &= filters.species_mask(ds, species)
+        if tilt_range is not None:
+            mask &= filters.tilt_range_mask(ds, tilt_range)
+        for column, bounds in (("defocus", defocus), ("dosage", dosage), ("magnification", magnification)):
+            if bounds is not None:
+                mask &= filters.between_mask(ds[column], bounds)
+        for column, wanted in (("microscope", microscope), ("microscopist", microscopist), ("lab", lab),
+                               ("institution", institution), ("publisher", publisher), ("tilt_scheme", tilt_scheme)):
+            if wanted is not None:
+                mask &= filters.exact_mask(ds[column], wanted)
+        if date is not None:
+            mask &= filters.date_mask(ds["date"], date)
+        if text:
+            mask &= filters.text_mask(ds, text)
+        return self.select(mask)
+
+    def files_of(self, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
+        """Files of this selection, optionally only some subtypes ("tiltseries", "reconstruction", …)."""
+        if kinds is None:
+            return self.files
+        wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+        return self.files[filters.exact_mask(self.files["subtype"], wanted)].reset_index(drop=True)
+
+    # ---- summaries ----------------------------------------------------------------------------------------------
+
+    def counts(self, by: str = "species") -> pd.Series:
+        """Datasets per value of a column (species, microscope, …), largest first."""
+        return self.datasets[by].value_counts(dropna=True).rename("datasets")
+
+    def plot_tilt_coverage(self, ax: Any = None) -> Figure:
+        """Horizontal bars of each dataset's tilt range, sorted by span (matplotlib Figure)."""
+        from .summary import plot_tilt_coverage
+
+        return plot_tilt_coverage(self.datasets, ax)
+
+    def plot_defocus(self, ax: Any = None, bins: int = 40) -> Figure:
+        """Histogram of defocus (µm) (matplotlib Figure)."""
+        from .summary import plot_defocus
+
+        return plot_defocus(self.datasets, ax, bins)

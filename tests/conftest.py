@@ -1,0 +1,31 @@
+"""Shared fixtures: the real-world vectors in ../shared/vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.is_dir():
+        pytest.fail(f"the shared test vectors are missing: {VECTORS}")
+    return VECTORS
+
+
+@pytest.fixture(scope="session")
+def etdb_record(vectors: Path) -> dict:
+    """The real ETDB record (oipd response) of txid 8a07e957…."""
+    return json.loads((vectors / "etdb_record_oipd.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cache and data dirs of etdb-explore point into a per-session temp folder, never the user's."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))

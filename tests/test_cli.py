@@ -1,0 +1,69 @@
+"""The etdb-explore command, run as a user runs it (a real subprocess), on the demo index and snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from etdb_explore import Index
+from etdb_explore.sample import synthetic_records
+
+
+def etdb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "etdb_explore", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("snap") / "index"
+    Index.from_records(synthetic_records(300, seed=3)).to_snapshot(folder)
+    return str(folder)
+
+
+def test_help_lists_commands_and_filters():
+    out = etdb("--help")
+    assert out.returncode == 0 and "search" in out.stdout and "demo" in out.stdout
+    out = etdb("search", "--help")
+    assert out.returncode == 0 and "--tilt-range" in out.stdout and "--format" in out.stdout
+
+
+def test_search_json_matches_the_library(snapshot):
+    out = etdb("search", "--source", snapshot, "--species", "Caulobacter crescentus", "--tilt-range=-60:60",
+               "--defocus=-10:-2", "--json", "--columns", "all")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    expected = Index.from_snapshot(snapshot).filter(species="Caulobacter crescentus", tilt_range=(-60, 60),
+                                                    defocus=(-10, -2))
+    assert [r["txid"] for r in rows] == list(expected.datasets.txid) and rows
+    assert all(r["tilt_min"] <= -60 and -10 <= r["defocus"] <= -2 for r in rows)
+
+
+def test_search_formats(snapshot, tmp_path):
+    csv = etdb("search", "--source", snapshot, "--date", "2012:2013", "--format", "csv")
+    assert csv.returncode == 0 and csv.stdout.startswith("txid,species,date")
+    table = etdb("search", "--source", snapshot, "--text", "motor", "--limit", "3")
+    assert table.returncode == 0 and len(table.stdout.strip().splitlines()) == 4 and "datasets match" in table.stderr
+    out = tmp_path / "sel.parquet"
+    pq = etdb("search", "--source", snapshot, "--species", "666", "--format", "parquet", "-o", str(out))
+    assert pq.returncode == 0 and (pd.read_parquet(out).species == "Vibrio cholerae").all()
+
+
+def test_exit_codes(snapshot, tmp_path):
+    assert etdb("search", "--source", snapshot, "--species", "Homo sapiens").returncode == 1
+    assert etdb("search", "--tilt-range", "sixty").returncode == 2
+    missing = etdb("search", "--source", str(tmp_path / "nope"))
+    assert missing.returncode == 3 and "not an etdb-explore snapshot" in missing.stderr
+    assert etdb("search", "--source", snapshot, "--columns", "txid,nope").returncode == 2
+
+
+def test_demo_runs_the_main_job():
+    out = etdb("demo", "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["datasets"] >= 24 and summary["rejected"] == 0 and os.path.exists(summary["figure"])
