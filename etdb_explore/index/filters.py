@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Range = tuple[Any, Any]
 
@@ -92,10 +94,12 @@ def date_mask(column: pd.Series, bounds: Range) -> np.ndarray:
 TEXT_COLUMNS = ("title", "notes", "species_raw", "strain", "sid")
 
 
-def text_mask(ds: pd.DataFrame, text: str) -> np.ndarray:
-    """Case-insensitive substring of title, notes, species, strain or tilt-series id."""
-    needle = text.lower()
-    mask = np.zeros(len(ds), dtype=bool)
-    for name in TEXT_COLUMNS:
-        mask |= ds[name].str.lower().str.contains(needle, regex=False).fillna(False).to_numpy(dtype=bool)
-    return mask
+def text_haystack(ds: pd.DataFrame) -> pa.Array:
+    """Title, notes, species, strain and tilt-series id of each dataset, lower-cased, joined by newlines."""
+    columns = [pa.array(ds[name].fillna(""), type=pa.string()) for name in TEXT_COLUMNS]
+    return pc.utf8_lower(pc.binary_join_element_wise(*columns, "\n"))
+
+
+def text_mask(haystack: pa.Array, text: str) -> np.ndarray:
+    """Case-insensitive substring search in a :func:`text_haystack`."""
+    return pc.match_substring(haystack, text.lower()).to_numpy(zero_copy_only=False)

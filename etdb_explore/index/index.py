@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import filters
 from .build import check_records
@@ -35,6 +36,22 @@ class Index:
     source: str = ""
     _records: dict[str, Record] | None = field(default=None, repr=False)
     _snapshot: Path | None = field(default=None, repr=False)
+    _file_owner: np.ndarray | None = field(default=None, repr=False)  # dataset row of each file row
+    _haystack: Any = field(default=None, repr=False)  # lower-cased searchable text per dataset (pyarrow)
+
+    @property
+    def file_owner(self) -> np.ndarray:
+        """For each row of :attr:`files`, the row of its dataset in :attr:`datasets`."""
+        if self._file_owner is None:
+            self._file_owner = pd.Index(self.datasets["txid"]).get_indexer(self.files["txid"])
+        return self._file_owner
+
+    @property
+    def haystack(self) -> Any:
+        """The text ``filter(text=…)`` searches, lower-cased once per index."""
+        if self._haystack is None:
+            self._haystack = filters.text_haystack(self.datasets)
+        return self._haystack
 
     # ---- construction -------------------------------------------------------------------------------------------
 
@@ -105,11 +122,19 @@ class Index:
 
     def select(self, mask: Any) -> Index:
         """The datasets where ``mask`` (a boolean array or Series over :attr:`datasets`) holds, with their files."""
-        datasets = self.datasets[np.asarray(mask, dtype=bool)].reset_index(drop=True)
-        files = self.files[self.files["txid"].isin(datasets["txid"])].reset_index(drop=True)
+        mask = np.asarray(mask, dtype=bool)
+        datasets = self.datasets[mask].reset_index(drop=True)
+        owner = self.file_owner
+        keep_files = np.zeros(len(owner), dtype=bool)
+        known = owner >= 0
+        keep_files[known] = mask[owner[known]]
+        files = self.files[keep_files].reset_index(drop=True)
+        new_row = np.cumsum(mask) - 1
         records = None if self._records is None else {
             t: self._records[t] for t in datasets["txid"].dropna() if t in self._records}
-        return Index(datasets, files, self.rejected, self.source, records, self._snapshot)
+        haystack = None if self._haystack is None else self._haystack.filter(pa.array(mask))
+        return Index(datasets, files, self.rejected, self.source, records, self._snapshot,
+                     new_row[owner[keep_files]], haystack)
 
     def filter(self, *, species: Any = None, tilt_range: filters.Range | None = None,
                defocus: filters.Range | None = None, dosage: filters.Range | None = None,
@@ -141,7 +166,7 @@ class Index:
         if date is not None:
             mask &= filters.date_mask(ds["date"], date)
         if text:
-            mask &= filters.text_mask(ds, text)
+            mask &= filters.text_mask(self.haystack, text)
         return self.select(mask)
 
     def files_of(self, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:

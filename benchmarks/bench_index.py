@@ -1,0 +1,84 @@
+"""Index benchmarks (issue: foundation). Plain script: prints timings and ratios against the naive baseline.
+
+Baseline: ``pandas.json_normalize`` of the same raw oipd JSON (no parsing of shapes, no types, no signatures).
+Measured: raw signed JSON → Index (every signature verified), snapshot → Index, a typical filter.
+
+    python benchmarks/bench_index.py            # 11,293 and 100,000 records
+    python benchmarks/bench_index.py 2000       # a quick run
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from etdb_explore import Index
+from etdb_explore.sample import ETDB_SIZE, synthetic_records
+
+OUT = Path(__file__).parent / "out"
+TYPICAL = dict(species="Vibrio cholerae", tilt_range=(-60, 60), defocus=(-8, -4), microscope="Caltech Polara",
+               date=("2010", "2015"), text="flagellar motor")
+
+
+def best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def raw_json(n: int) -> Path:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"oipd_{n}.json"
+    if not path.exists():
+        start = time.perf_counter()
+        path.write_text(json.dumps(synthetic_records(n)))
+        print(f"  generated {n} signed records in {time.perf_counter() - start:.1f} s -> {path}")
+    return path
+
+
+def bench(n: int, repeat: int) -> None:
+    path = raw_json(n)
+    text = path.read_text()
+    print(f"\n{n} records ({len(text) / 1e6:.1f} MB of raw oipd JSON)")
+    baseline = best(lambda: pd.json_normalize(json.loads(text)), repeat)
+    print(f"  baseline json.loads + pandas.json_normalize : {baseline:8.3f} s")
+    build = best(lambda: Index.from_records(json.loads(text)), repeat)
+    print(f"  raw JSON -> Index, all signatures verified  : {build:8.3f} s  ({build / baseline:.2f}x baseline)")
+    index = Index.from_records(json.loads(text))
+    assert len(index) == n and index.datasets.signature_valid.all()
+    with tempfile.TemporaryDirectory() as tmp:
+        index.to_snapshot(Path(tmp) / "snap")
+        load = best(lambda: Index.from_snapshot(Path(tmp) / "snap"), repeat)
+        print(f"  snapshot -> Index                           : {load:8.3f} s  ({load / baseline:.3f}x baseline,"
+              f" {baseline / load:.0f}x faster)")
+        loaded = Index.from_snapshot(Path(tmp) / "snap")
+    first = best(lambda: loaded.filter(**TYPICAL), 1)
+    runs = [best(lambda: index.filter(**TYPICAL), 1) for _ in range(30)]
+    naive = best(lambda: _naive_filter(pd.json_normalize(json.loads(text))), 1)
+    print(f"  typical filter (median of 30)               : {statistics.median(runs) * 1e3:8.2f} ms "
+          f"(first on a fresh snapshot {first * 1e3:.1f} ms; {len(index.filter(**TYPICAL))} hits)")
+    print(f"  same filter on json_normalize frame, incl. normalizing: {naive * 1e3:.0f} ms")
+
+
+def _naive_filter(df: pd.DataFrame) -> pd.DataFrame:
+    d = "artifact.details."
+    date = pd.to_datetime(df[d + "date"], unit="s")
+    return df[(df[d + "speciesName"].str.strip().str.lower() == "vibrio cholerae") & (df[d + "tiltMin"] <= -60)
+              & (df[d + "tiltMax"] >= 60) & df[d + "defocus"].between(-8, -4)
+              & (df[d + "scopeName"] == "Caltech Polara") & date.between("2010", "2015-12-31 23:59:59")
+              & df[d + "artNotes"].str.lower().str.contains("flagellar motor")]
+
+
+if __name__ == "__main__":
+    sizes = [int(a) for a in sys.argv[1:]] or [ETDB_SIZE, 100_000]
+    for size in sizes:
+        bench(size, repeat=3 if size <= 20_000 else 1)
