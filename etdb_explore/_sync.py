@@ -1,24 +1,41 @@
-"""Run coroutines from plain functions, also inside a running event loop (Jupyter)."""
+"""Run coroutines from plain functions: one background event loop serves every sync call.
+
+Like fsspec, etdb-explore keeps its network I/O on a single event loop in a daemon thread. Plain functions submit
+coroutines to it and wait, so they work the same in scripts and in notebooks (which already run a loop), and
+long-lived async resources (HTTP sessions, connection pools) stay bound to one loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def io_loop() -> asyncio.AbstractEventLoop:
+    """The background event loop (started on first use)."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="etdb-explore-io", daemon=True).start()
+        return _loop
+
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion and return its result.
-
-    Outside an event loop this is ``asyncio.run``; inside one (a notebook cell) the coroutine runs on a fresh
-    loop in a worker thread, so plain functions work the same in scripts and notebooks.
-    """
+    """Run ``coro`` on the background loop and return its result (exceptions propagate)."""
+    loop = io_loop()
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        running = None
+    if running is loop:
+        coro.close()
+        raise RuntimeError("etdb_explore._sync.run called from the I/O loop itself; await the coroutine instead")
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
