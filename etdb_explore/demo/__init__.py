@@ -6,10 +6,10 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import EtdbError
-from .index.index import Index
-from .index.snapshot import read_manifest
-from .sample import synthetic_records
+from ..errors import EtdbError
+from ..index.index import Index
+from ..index.snapshot import read_manifest
+from ..sample import synthetic_records
 
 SAMPLE_SIZE = 400
 SAMPLE_SEED = 2018

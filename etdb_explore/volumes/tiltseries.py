@@ -1,0 +1,73 @@
+"""Tilt-series: a stack of 2-D projections, one per tilt angle, and where those angles come from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mrcfile.dtypes
+import mrcfile.utils
+import numpy as np
+
+from ..errors import EtdbError
+from .byteranges import ByteRanges
+from .header import MrcHeader
+from .volume import Volume
+
+ANGLE_FIELD = "Alpha tilt"  # FEI1/FEI2 extended-header field of the stage tilt (degrees)
+
+
+def parse_tilt_file(text: str, name: str = "tilt file") -> np.ndarray:
+    """Angles (degrees) from an IMOD ``.rawtlt``/``.tlt`` file: one number per line, blank lines ignored."""
+    angles = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        token = line.strip()
+        if not token:
+            continue
+        try:
+            angles.append(float(token.split()[0]))
+        except ValueError as exc:
+            raise EtdbError(f"{name} line {lineno}: {token!r} is not a tilt angle") from exc
+    return np.asarray(angles, dtype=np.float64)
+
+
+def angles_from_extended_header(header: MrcHeader) -> np.ndarray | None:
+    """Per-section tilt angles stored in an FEI extended header, if there are any."""
+    byte_order = mrcfile.utils.byte_order_from_machine_stamp(header.header.machst)
+    dtype = mrcfile.dtypes.get_ext_header_dtype(bytes(header.header.exttyp), byte_order)
+    raw = header.extended_header.tobytes()
+    if dtype is None or ANGLE_FIELD not in (dtype.names or ()) or len(raw) < dtype.itemsize * header.shape[0]:
+        return None
+    sections = np.frombuffer(raw, dtype=dtype, count=header.shape[0])
+    angles = sections[ANGLE_FIELD].astype(np.float64)
+    return angles if np.isfinite(angles).all() and np.ptp(angles) > 0 else None
+
+
+def angles_from_record(details: dict[str, Any], count: int) -> np.ndarray | None:
+    """tiltMin..tiltMax by tiltStep from a record's details, when that gives exactly ``count`` angles."""
+    lo, hi, step = details.get("tiltMin"), details.get("tiltMax"), details.get("tiltStep")
+    if lo is None or hi is None or not step:
+        return None
+    angles = np.arange(float(lo), float(hi) + float(step) / 2, float(step))
+    return angles if len(angles) == count else None
+
+
+class TiltSeries(Volume):
+    """A tilt-series stack; ``angles[i]`` is the tilt (degrees) of section ``i``, ``angle_source`` says whence."""
+
+    def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
+                 angles: np.ndarray | None = None, angle_source: str = "", **options: Any) -> None:
+        super().__init__(source, header, metadata, **options)
+        if angles is not None and len(angles) != self.shape[0]:
+            raise EtdbError(f"{source.name}: {len(angles)} tilt angles for {self.shape[0]} images ({angle_source})")
+        self.angles = None if angles is None else np.asarray(angles, dtype=np.float64)
+        self.angle_source = angle_source if angles is not None else "unknown"
+
+    def index_of(self, angle: float) -> int:
+        """The section whose tilt is nearest ``angle``."""
+        if self.angles is None:
+            raise EtdbError(f"{self.source.name}: tilt angles unknown (no tilt file, extended header or record)")
+        return int(np.argmin(np.abs(self.angles - angle)))
+
+    def at_angle(self, angle: float) -> np.ndarray:
+        """The image taken nearest ``angle`` degrees."""
+        return self[self.index_of(angle)]

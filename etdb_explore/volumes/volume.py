@@ -1,0 +1,222 @@
+"""Lazy MRC volumes: numpy-style indexing that fetches only the z-sections it needs.
+
+A :class:`Volume` holds a :class:`ByteRanges` (a local file, or a verified IPFS file) and the checked header. Indexing
+reads the byte ranges of the wanted sections, keeps recent sections in an LRU cache bounded in bytes, and reads a few
+neighbouring sections ahead, since browsing a tomogram moves slice by slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from .. import _sync
+from .byteranges import ByteRanges
+from .header import MrcError, MrcHeader, read_header
+
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_READAHEAD = 2
+MAX_CONCURRENT_RUNS = 8
+
+
+def _memory_limit() -> int:
+    """Half the machine's physical memory: larger whole-volume reads are refused before allocation."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices → [start, stop) runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, ...]:
+    """Expand ``key`` to one int or slice per axis; IndexError for anything else or out of range."""
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is Ellipsis for k in key):
+        at = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:at] + (slice(None),) * (len(shape) - len(key) + 1) + key[at + 1:]
+    if len(key) > len(shape):
+        raise IndexError(f"too many indices for a {len(shape)}-d volume")
+    key = key + (slice(None),) * (len(shape) - len(key))
+    out = []
+    for k, n in zip(key, shape):
+        if isinstance(k, (int, np.integer)):
+            if not -n <= k < n:
+                raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
+            out.append(int(k) % n)
+        elif isinstance(k, slice):
+            out.append(k)
+        else:
+            raise IndexError(f"volumes take ints, slices and ..., not {type(k).__name__}")
+    return tuple(out)
+
+
+class Volume:
+    """A lazily read MRC volume (z, y, x); ``np.asarray(vol)`` reads it all, ``vol[z]`` one section."""
+
+    def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, readahead: int = DEFAULT_READAHEAD) -> None:
+        self.source = source
+        self.header = header
+        self.metadata = dict(metadata or {})
+        self.cache_bytes = cache_bytes
+        self.readahead = readahead
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes_read = 0
+
+    @classmethod
+    async def aopen(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
+        return cls(source, await read_header(source), metadata, **options)
+
+    @classmethod
+    def open(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
+        """Read and check the header only; data are fetched on indexing."""
+        return _sync.run(cls.aopen(source, metadata, **options))
+
+    # ---- array protocol -----------------------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.header.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The native-byte-order dtype of the arrays returned (uint8 for 4-bit mode 101)."""
+        return self.header.dtype.newbyteorder("=")
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def voxel_size(self) -> tuple[float, float, float]:
+        """(x, y, z) voxel size in Å."""
+        return self.header.voxel_size
+
+    @property
+    def origin(self) -> tuple[float, float, float]:
+        return self.header.origin
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.header.labels
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        nz, ny, nx = self.shape
+        vx = self.voxel_size[0]
+        return f"<{type(self).__name__} {self.source.name}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return _sync.run(self.aget(key))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"], state["_lock"] = OrderedDict(), None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+
+    async def aget(self, key: Any) -> np.ndarray:
+        """Async ``vol[key]``."""
+        zk, yk, xk = _normalize_key(key, self.shape)
+        zs = [zk] if isinstance(zk, int) else list(range(*zk.indices(self.shape[0])))
+        out_bytes = len(zs) * self.header.slice_bytes
+        if out_bytes > _memory_limit():
+            raise MrcError(f"{self.source.name}: reading {out_bytes / 1e9:.1f} GB at once would exceed memory; "
+                           "index fewer sections or use to_dask()")
+        stack = await self._sections(zs)
+        result = stack[:, yk, xk]
+        return result[0] if isinstance(zk, int) else result
+
+    async def _sections(self, zs: list[int]) -> np.ndarray:
+        """The wanted sections, in order; cached ones come from the cache, the rest in as few reads as possible."""
+        ny, nx = self.shape[1:]
+        out = np.empty((len(zs), ny, nx), dtype=self.dtype)
+        use_cache = len(set(zs)) * self.header.slice_bytes <= self.cache_bytes // 2
+        with self._lock:
+            cached = {z: self._cache[z] for z in zs if z in self._cache} if use_cache else {}
+            for z in cached:
+                self._cache.move_to_end(z)
+        missing = sorted(set(zs) - set(cached))
+        if use_cache and missing:
+            ahead = range(missing[-1] + 1, min(missing[-1] + 1 + self.readahead, self.shape[0]))
+            with self._lock:
+                missing += [z for z in ahead if z not in self._cache]
+        fetched: dict[int, np.ndarray] = {}
+        limit = asyncio.Semaphore(MAX_CONCURRENT_RUNS)
+
+        async def fetch(run: tuple[int, int]) -> None:
+            async with limit:
+                block = await self._read_run(*run)
+            for i, z in enumerate(range(*run)):
+                fetched[z] = block[i]
+
+        await asyncio.gather(*(fetch(run) for run in _runs(missing)))
+        if use_cache:
+            self._remember(fetched)
+        for i, z in enumerate(zs):
+            out[i] = cached[z] if z in cached else fetched[z]
+        return out
+
+    def _remember(self, sections: dict[int, np.ndarray]) -> None:
+        with self._lock:
+            self._cache.update(sections)
+            while len(self._cache) * self.header.slice_bytes > self.cache_bytes and self._cache:
+                self._cache.popitem(last=False)
+
+    async def _read_run(self, z0: int, z1: int) -> np.ndarray:
+        """Sections [z0, z1) decoded to native-order arrays."""
+        h = self.header
+        start = h.data_offset + z0 * h.slice_bytes
+        data = await self.source.read(start, start + (z1 - z0) * h.slice_bytes)
+        if len(data) != (z1 - z0) * h.slice_bytes:
+            raise MrcError(f"{self.source.name}: short read of sections {z0}..{z1}")
+        self.bytes_read += len(data)
+        ny, nx = self.shape[1:]
+        if h.mode == 101:
+            packed = np.frombuffer(data, dtype=np.uint8).reshape(z1 - z0, ny, (nx + 1) // 2)
+            unpacked = np.empty((z1 - z0, ny, packed.shape[2] * 2), dtype=np.uint8)
+            unpacked[..., 0::2] = packed & 0x0F
+            unpacked[..., 1::2] = packed >> 4
+            return unpacked[..., :nx]
+        return np.frombuffer(data, dtype=h.dtype).reshape(z1 - z0, ny, nx).astype(self.dtype, copy=False)
+
+    # ---- out of core --------------------------------------------------------------------------------------------
+
+    def to_dask(self, chunks: Any = None) -> Any:
+        """A dask array over this volume (default chunks: 8 whole sections); needs the ``dask`` extra."""
+        import dask.array as da
+
+        ny, nx = self.shape[1:]
+        return da.from_array(self, chunks=chunks or (8, ny, nx), asarray=True, lock=False,
+                             meta=np.empty((0, 0, 0), dtype=self.dtype), name=f"etdb-{self.source.name}")
