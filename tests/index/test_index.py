@@ -156,3 +156,32 @@ def test_record_lookup(index):
     assert parse_record(index.records[txid].to_flodata()).verify()
     with pytest.raises(KeyError):
         index.record("")
+
+
+class ListSource:
+    """An in-process index source (the IndexSource contract) that counts its harvests."""
+
+    name = "list source"
+
+    def __init__(self, records):
+        self.records = records
+        self.harvests = 0
+
+    async def harvest(self):
+        from etdb_explore.index.sources.base import Harvest, Rejection
+
+        self.harvests += 1
+        return Harvest(list(self.records), [Rejection("list source page 1", None, "HTTP 404 on page 1")])
+
+
+def test_remote_sources_are_cached_until_refresh(raws):
+    source = ListSource(raws[:20])
+    first = Index.load(source)
+    assert source.harvests == 1 and len(first) == 20
+    assert list(first.rejected.reason) == ["HTTP 404 on page 1"]
+    source.records = raws[:25]
+    cached = Index.load(source)
+    assert source.harvests == 1 and len(cached) == 20
+    fresh = Index.load(source, refresh=True)
+    assert source.harvests == 2 and len(fresh) == 25
+    assert len(Index.load(source)) == 25
