@@ -1,8 +1,9 @@
 """Normalising Research-Tomogram artifacts: one canonical dict whatever spelling or typing the source used.
 
-The canonical form uses go-etdb's key spellings and order, Go's types (ints, floats, bools; numbers given as strings
-are converted), and drops empty values the way Go's ``omitempty`` does, so parse → serialize → parse is lossless.
-Keys go-etdb did not know are kept, after the known ones, in the order met.
+The canonical form uses go-etdb's key spellings, Go's types (ints, floats, bools; numbers given as strings are
+converted), and drops empty values the way Go's ``omitempty`` does, so parse → serialize → parse is lossless.
+Keys go-etdb did not know are kept. Key order is go-etdb's struct order, applied when serializing (dict equality
+does not depend on it, and parsing stays fast).
 """
 
 from __future__ import annotations
@@ -47,14 +48,13 @@ def _type_name(key: str) -> str:
 def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RecordError(f"{where} must be a JSON object, not {type(raw).__name__}")
-    aliases, rank = ALIASES[kind], RANKS[kind]
+    aliases = ALIASES[kind]
     known: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     for key, value in raw.items():
         canonical = aliases.get(key) or aliases.get(str(key).lower())
-        if canonical is None:
+        if canonical is None:  # a key go-etdb did not know: kept as it is
             if value:
-                extra[key] = value
+                known[key] = value
             continue
         if canonical in NESTED:
             value = _normalize_object(value, canonical, f"{where}.{canonical}")
@@ -67,9 +67,7 @@ def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
         if canonical in known and known[canonical] != value:
             raise RecordError(f"{where}: {canonical} given twice with different values")
         known[canonical] = value
-    ordered = {k: known[k] for k in sorted(known, key=rank.__getitem__)}
-    ordered.update(extra)
-    return ordered
+    return known
 
 
 def _normalize_files(raw: Any, where: str) -> list[dict[str, Any]]:
@@ -98,6 +96,20 @@ def missing_fields(artifact: dict[str, Any]) -> list[str]:
     return missing
 
 
+def _in_go_order(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A copy of a canonical object with go-etdb's key order (unknown keys after the known, in their order)."""
+    rank = RANKS[kind]
+    ordered = {}
+    for key in sorted(obj, key=lambda k: rank.get(k, len(rank))):
+        value = obj[key]
+        if kind == "artifact" and key in NESTED:
+            value = _in_go_order(value, key)
+        elif kind == "storage" and key == "files":
+            value = [_in_go_order(f, "file") for f in value]
+        ordered[key] = value
+    return ordered
+
+
 def serialize_artifact(artifact: dict[str, Any]) -> str:
     """go-etdb's JSON of a canonical artifact (key order, omitempty, Go's escaping and number format)."""
-    return gojson.dumps(artifact)
+    return gojson.dumps(_in_go_order(artifact, "artifact"))
