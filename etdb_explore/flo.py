@@ -17,10 +17,10 @@ from typing import Literal
 
 import coincurve
 
+from .base58 import b58decode, b58encode
 from .errors import SignatureError
 
 MESSAGE_MAGIC = b"Florincoin Signed Message:\n"
-B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 Network = Literal["mainnet", "testnet"]
 
@@ -37,30 +37,6 @@ NETWORKS: dict[str, NetworkParams] = {
     "mainnet": NetworkParams(p2pkh=35, wif=163),
     "testnet": NetworkParams(p2pkh=115, wif=239),
 }
-
-
-def b58encode(data: bytes) -> str:
-    """Base58 (Bitcoin alphabet) encoding, leading zero bytes as '1'."""
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(B58_ALPHABET[r])
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
-
-
-def b58decode(text: str) -> bytes:
-    """Inverse of :func:`b58encode`; raises ValueError on a character outside the alphabet."""
-    n = 0
-    for ch in text:
-        idx = B58_ALPHABET.find(ch)
-        if idx < 0:
-            raise ValueError(f"invalid base58 character {ch!r} in {text!r}")
-        n = n * 58 + idx
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\0" * pad + body
 
 
 def _checksum(payload: bytes) -> bytes:
