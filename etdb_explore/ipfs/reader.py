@@ -1,0 +1,219 @@
+"""The verified UnixFS reader: resolve paths, list directories, and read any byte range of any file.
+
+A range read descends only into the children whose ``blocksizes`` cover it, fetching a bounded window of siblings
+ahead, so a 2 MiB slice of a 3 GB tilt-series costs about 2 MiB of leaves plus a few interior nodes, with memory
+bounded by the window whatever the range. Every block comes from a BlockSource and is verified against its CID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ..errors import EtdbError
+from . import dagpb, hamt, unixfs
+from .cid import CID, DAG_PB, RAW
+from .sources import BlockSource
+
+DEFAULT_WINDOW = 16
+NODE_CACHE_SIZE = 512
+
+
+class PathError(EtdbError, FileNotFoundError):
+    """A path does not resolve inside a UnixFS DAG."""
+
+
+@dataclass(frozen=True)
+class Stat:
+    cid: CID
+    type: str  # "file", "directory", "hamt-shard", "symlink"
+    size: int  # file bytes (directories: cumulative DAG size of the children)
+    target: str | None = None  # symlinks
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    name: str
+    cid: CID
+    size: int | None  # the link's cumulative size (Tsize), as Kubo lists it
+
+
+@dataclass(frozen=True)
+class _Node:
+    cid: CID
+    pb: dagpb.PBNode | None  # None for raw blocks
+    fs: unixfs.UnixFSData | None
+    raw: bytes | None  # the bytes of a raw block
+
+    @property
+    def file_data(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return (self.fs.data if self.fs else None) or b""
+
+    @property
+    def size(self) -> int:
+        if self.raw is not None:
+            return len(self.raw)
+        if self.fs is None:
+            return 0
+        if self.fs.filesize is not None:
+            return self.fs.filesize
+        return len(self.fs.data or b"") + sum(self.fs.blocksizes)
+
+
+class UnixFSReader:
+    """Read UnixFS DAGs from a block source (a LocalStore, a gateway client, a MultiSource, …)."""
+
+    def __init__(self, source: BlockSource, window: int = DEFAULT_WINDOW) -> None:
+        self.source = source
+        self.window = window
+        self._nodes: OrderedDict[CID, _Node] = OrderedDict()  # interior nodes only (small)
+
+    async def _node(self, cid: CID) -> _Node:
+        cached = self._nodes.get(cid)
+        if cached is not None:
+            self._nodes.move_to_end(cid)
+            return cached
+        block = await self.source.get(cid)
+        cid.verify(block, self.source.name)
+        if cid.codec == RAW:
+            return _Node(cid, None, None, block)
+        if cid.codec != DAG_PB:
+            raise EtdbError(f"block {cid} is {cid.codec_name}, not UnixFS")
+        pb = dagpb.decode(block, cid)
+        node = _Node(cid, pb, unixfs.decode(pb.data, str(cid)), None)
+        if pb.links:
+            self._nodes[cid] = node
+            if len(self._nodes) > NODE_CACHE_SIZE:
+                self._nodes.popitem(last=False)
+        return node
+
+    # ---- paths and directories ----------------------------------------------------------------------------------
+
+    async def resolve(self, root: CID | str, path: str = "") -> CID:
+        """The CID at ``root/path`` (through plain and HAMT-sharded directories)."""
+        cid = CID.decode(root)
+        for segment in [s for s in path.strip("/").split("/") if s]:
+            if segment in (".", ".."):
+                raise PathError(f"path segment {segment!r} is not allowed in {path!r}")
+            node = await self._node(cid)
+            if node.fs is None or node.fs.type not in (unixfs.DIRECTORY, unixfs.HAMT_SHARD):
+                raise PathError(f"{cid} is not a directory (resolving {segment!r} of {path!r})")
+            found = await (self._hamt_lookup(node, segment) if node.fs.type == unixfs.HAMT_SHARD else
+                           self._plain_lookup(node, segment))
+            if found is None:
+                raise PathError(f"no {segment!r} in directory {cid} (resolving {root}/{path.strip('/')})")
+            cid = found
+        return cid
+
+    @staticmethod
+    async def _plain_lookup(node: _Node, name: str) -> CID | None:
+        assert node.pb is not None
+        return next((link.cid for link in node.pb.links if link.name == name), None)
+
+    async def _hamt_lookup(self, node: _Node, name: str, depth: int = 0) -> CID | None:
+        assert node.pb is not None
+        prefix = f"{hamt.slot(name, depth):02X}"
+        for link in node.pb.links:
+            link_name = link.name or ""
+            if not link_name.startswith(prefix):
+                continue
+            if len(link_name) == 2:
+                return await self._hamt_lookup(await self._node(link.cid), name, depth + 1)
+            if link_name[2:] == name:
+                return link.cid
+        return None
+
+    async def listdir(self, cid: CID | str, path: str = "") -> list[DirEntry]:
+        """Entries of a directory (plain or sharded), sorted by name."""
+        node = await self._node(await self.resolve(cid, path))
+        if node.fs is None or node.fs.type not in (unixfs.DIRECTORY, unixfs.HAMT_SHARD):
+            raise PathError(f"{node.cid} is not a directory")
+        entries = await self._entries(node)
+        return sorted(entries, key=lambda e: e.name)
+
+    async def _entries(self, node: _Node) -> list[DirEntry]:
+        assert node.pb is not None and node.fs is not None
+        if node.fs.type == unixfs.DIRECTORY:
+            return [DirEntry(link.name or "", link.cid, link.tsize) for link in node.pb.links]
+        out = []
+        for link in node.pb.links:
+            name = link.name or ""
+            if len(name) == 2:
+                out.extend(await self._entries(await self._node(link.cid)))
+            else:
+                out.append(DirEntry(name[2:], link.cid, link.tsize))
+        return out
+
+    async def stat(self, cid: CID | str, path: str = "") -> Stat:
+        node = await self._node(await self.resolve(cid, path))
+        if node.raw is not None:  # a raw block is a whole file
+            return Stat(node.cid, "file", len(node.raw))
+        assert node.fs is not None and node.pb is not None
+        if node.fs.type in (unixfs.FILE, unixfs.RAW):
+            return Stat(node.cid, "file", node.size)
+        if node.fs.type == unixfs.SYMLINK:
+            return Stat(node.cid, "symlink", len(node.fs.data or b""), (node.fs.data or b"").decode("utf-8", "replace"))
+        return Stat(node.cid, node.fs.type_name, sum(link.tsize or 0 for link in node.pb.links))
+
+    # ---- file bytes ---------------------------------------------------------------------------------------------
+
+    async def iter_range(self, cid: CID | str, start: int = 0, end: int | None = None,
+                         path: str = "") -> AsyncIterator[bytes]:
+        """The bytes [start, end) of a file, in order, in leaf-sized chunks."""
+        root = await self._node(await self.resolve(cid, path))
+        if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
+            raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
+        size = root.size
+        end = size if end is None else min(end, size)
+        if start < 0 or start > end:
+            raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
+        if start == end:
+            return
+        async for chunk in self._walk(root, 0, start, end):
+            yield chunk
+
+    async def _walk(self, node: _Node, offset: int, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
+        data = node.file_data
+        if data:
+            lo, hi = max(start - offset, 0), min(end - offset, len(data))
+            if lo < hi:
+                yield data[lo:hi]
+            offset += len(data)
+        if node.pb is None or not node.pb.links:
+            return
+        assert node.fs is not None
+        if len(node.fs.blocksizes) != len(node.pb.links):
+            raise EtdbError(f"file node {node.cid}: {len(node.fs.blocksizes)} blocksizes for "
+                            f"{len(node.pb.links)} links")
+        wanted: list[tuple[CID, int]] = []
+        for link, size in zip(node.pb.links, node.fs.blocksizes):
+            if offset < end and offset + size > start:
+                wanted.append((link.cid, offset))
+            offset += size
+        pending: deque[tuple[asyncio.Task[_Node], int]] = deque()
+        queue = iter(wanted)
+        try:
+            for child, child_offset in queue:
+                pending.append((asyncio.ensure_future(self._node(child)), child_offset))
+                if len(pending) >= self.window:
+                    break
+            while pending:
+                task, child_offset = pending.popleft()
+                child = await task
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append((asyncio.ensure_future(self._node(nxt[0])), nxt[1]))
+                async for chunk in self._walk(child, child_offset, start, end):
+                    yield chunk
+        finally:
+            for task, _ in pending:
+                task.cancel()
+
+    async def read(self, cid: CID | str, start: int = 0, end: int | None = None, path: str = "") -> bytes:
+        """The bytes [start, end) of a file at ``cid/path``."""
+        return b"".join([chunk async for chunk in self.iter_range(cid, start, end, path)])

@@ -1,0 +1,60 @@
+"""Block sources and their combination: local store → Kubo → gateways, with fail-over on bad or missing blocks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..errors import BlockNotFoundError, EtdbError, SourceError, VerificationError
+from .cid import CID
+
+UNHEALTHY_SECONDS = 60.0
+
+
+class BlockSource(Protocol):
+    """Anything that returns verified blocks by CID; ``name`` appears in error messages."""
+
+    name: str
+
+    async def get(self, cid: CID) -> bytes: ...
+
+
+@dataclass
+class MultiSource:
+    """Tries sources in order. A source that sent a bad block is marked unhealthy (skipped for a while, tried last);
+    a missing block anywhere is a BlockNotFoundError naming the CID and every source tried."""
+
+    sources: list[BlockSource]
+    name: str = "sources"
+    unhealthy_until: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # every failure seen, newest last (bounded)
+
+    def __post_init__(self) -> None:
+        self.name = " → ".join(s.name for s in self.sources) or "no sources"
+
+    def _ordered(self) -> list[BlockSource]:
+        now = time.monotonic()
+        healthy = [s for s in self.sources if self.unhealthy_until.get(s.name, 0) <= now]
+        return healthy + [s for s in self.sources if s not in healthy]
+
+    def _note(self, message: str) -> None:
+        self.errors = [*self.errors[-99:], message]
+
+    async def get(self, cid: CID) -> bytes:
+        tried = []
+        for source in self._ordered():
+            try:
+                block = await source.get(cid)
+                cid.verify(block, source.name)  # sources verify too; nothing unverified passes here
+                return block
+            except VerificationError as exc:
+                self.unhealthy_until[source.name] = time.monotonic() + UNHEALTHY_SECONDS
+                self._note(str(exc))
+                tried.append(f"{source.name} (bad block)")
+            except BlockNotFoundError:
+                tried.append(f"{source.name} (missing)")
+            except (SourceError, EtdbError, OSError) as exc:
+                self._note(f"{source.name}: {exc}")
+                tried.append(f"{source.name} ({type(exc).__name__})")
+        raise BlockNotFoundError(f"block {cid} not found; tried {', '.join(tried) or 'no sources'}")
