@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from ..errors import EtdbError
 from . import dagpb, hamt, unixfs
 from .cid import CID, DAG_PB, RAW
+from .prefetch import CarPrefetch
 from .sources import BlockSource
 
 DEFAULT_WINDOW = 16
+CAR_MIN_BYTES = 1 << 20  # ranges from this size on are streamed as one CAR when the source offers it
 NODE_CACHE_SIZE = 512
 
 
@@ -72,13 +74,14 @@ class UnixFSReader:
         self.window = window
         self._nodes: OrderedDict[CID, _Node] = OrderedDict()  # interior nodes only (small)
 
-    async def _node(self, cid: CID) -> _Node:
+    async def _node(self, cid: CID, source: BlockSource | None = None) -> _Node:
         cached = self._nodes.get(cid)
         if cached is not None:
             self._nodes.move_to_end(cid)
             return cached
-        block = await self.source.get(cid)
-        cid.verify(block, self.source.name)
+        source = source or self.source
+        block = await source.get(cid)
+        cid.verify(block, source.name)
         if cid.codec == RAW:
             return _Node(cid, None, None, block)
         if cid.codec != DAG_PB:
@@ -173,10 +176,20 @@ class UnixFSReader:
             raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
         if start == end:
             return
-        async for chunk in self._walk(root, 0, start, end):
-            yield chunk
+        stream = None
+        if end - start >= CAR_MIN_BYTES and root.pb is not None and root.pb.links:
+            car_range = getattr(self.source, "car_range", None)
+            stream = car_range(root.cid, start, end) if car_range else None
+        source = CarPrefetch(self.source, stream) if stream is not None else self.source
+        try:
+            async for chunk in self._walk(root, 0, start, end, source):
+                yield chunk
+        finally:
+            if isinstance(source, CarPrefetch):
+                await source.aclose()
 
-    async def _walk(self, node: _Node, offset: int, start: int, end: int) -> AsyncIterator[bytes]:
+    async def _walk(self, node: _Node, offset: int, start: int, end: int,
+                    source: BlockSource) -> AsyncIterator[bytes]:
         """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
         data = node.file_data
         if data:
@@ -199,7 +212,7 @@ class UnixFSReader:
         queue = iter(wanted)
         try:
             for child, child_offset in queue:
-                pending.append((asyncio.ensure_future(self._node(child)), child_offset))
+                pending.append((asyncio.ensure_future(self._node(child, source)), child_offset))
                 if len(pending) >= self.window:
                     break
             while pending:
@@ -207,8 +220,8 @@ class UnixFSReader:
                 child = await task
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending.append((asyncio.ensure_future(self._node(nxt[0])), nxt[1]))
-                async for chunk in self._walk(child, child_offset, start, end):
+                    pending.append((asyncio.ensure_future(self._node(nxt[0], source)), nxt[1]))
+                async for chunk in self._walk(child, child_offset, start, end, source):
                     yield chunk
         finally:
             for task, _ in pending:

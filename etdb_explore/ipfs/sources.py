@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,3 +59,14 @@ class MultiSource:
                 self._note(f"{source.name}: {exc}")
                 tried.append(f"{source.name} ({type(exc).__name__})")
         raise BlockNotFoundError(f"block {cid} not found; tried {', '.join(tried) or 'no sources'}")
+
+    def car_range(self, cid: CID, start: int, end: int) -> AsyncIterator[tuple[CID, bytes]] | None:
+        """A CAR stream from the first healthy source that offers one, unless an earlier source holds ``cid``."""
+        for source in self._ordered():
+            has = getattr(source, "has", None)
+            if has is not None and has(cid):
+                return None
+            stream = getattr(source, "car_range", None)
+            if stream is not None:
+                return stream(cid, start, end)
+        return None

@@ -1,0 +1,76 @@
+"""Feeding a range read from one CAR stream: blocks arrive in the order the reader walks the DAG.
+
+A large range from a gateway costs one request instead of one per block, which is what matters when round trips,
+not bandwidth, decide. Blocks the stream delivers wait in a bounded buffer until the reader asks for them; blocks the
+reader never asks for are evicted oldest first; whatever the stream does not deliver (it failed, lied, or ended)
+is fetched from the underlying source block by block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from .cid import CID
+from .sources import BlockSource
+
+DEFAULT_BUFFER = 32 * 1024 * 1024
+
+
+class CarPrefetch:
+    """A BlockSource that serves blocks from a CAR stream first, then from ``fallback``."""
+
+    def __init__(self, fallback: BlockSource, stream: AsyncIterator[tuple[CID, bytes]],
+                 max_buffer: int = DEFAULT_BUFFER) -> None:
+        self.fallback = fallback
+        self.name = fallback.name
+        self.max_buffer = max_buffer
+        self._blocks: OrderedDict[CID, bytes] = OrderedDict()
+        self._buffered = 0
+        self._done = False
+        self._changed = asyncio.Condition()
+        self._task = asyncio.ensure_future(self._produce(stream))
+
+    async def _produce(self, stream: AsyncIterator[tuple[CID, bytes]]) -> None:
+        try:
+            async for cid, block in stream:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: self._buffered < self.max_buffer)
+                    self._blocks[cid] = block
+                    self._buffered += len(block)
+                    self._changed.notify_all()
+        finally:
+            self._done = True
+            async with self._changed:
+                self._changed.notify_all()
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    def _pop(self, cid: CID) -> bytes | None:
+        block = self._blocks.pop(cid, None)
+        if block is not None:
+            self._buffered -= len(block)
+        return block
+
+    async def get(self, cid: CID) -> bytes:
+        async with self._changed:
+            while True:
+                block = self._pop(cid)
+                if block is not None:
+                    self._changed.notify_all()
+                    return block
+                if self._done:
+                    break
+                if self._buffered >= self.max_buffer and self._blocks:
+                    # the stream is blocked on a full buffer of blocks nobody asked for: drop the oldest
+                    self._pop(next(iter(self._blocks)))
+                    self._changed.notify_all()
+                await self._changed.wait()
+        return await self.fallback.get(cid)
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
