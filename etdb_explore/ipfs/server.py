@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -47,7 +47,7 @@ def _split(request: web.Request) -> tuple[CID, str]:
         cid = CID.decode(cid_text)
     except CIDError as exc:
         raise web.HTTPBadRequest(text=f"invalid CID {cid_text!r}: {exc}\n") from None
-    return cid, unquote(path)
+    return cid, path  # aiohttp has already percent-decoded the path
 
 
 def _common_headers(cid: CID, path: str, etag: str) -> dict[str, str]:
@@ -88,6 +88,8 @@ class Gateway:
 
     async def _car(self, request: web.Request, cid: CID, path: str) -> web.StreamResponse:
         scope = request.query.get("dag-scope", "all")
+        if scope not in ("block", "entity", "all"):
+            raise ScopeError(f"dag-scope must be block, entity or all, not {scope!r}")
         entity = request.query.get("entity-bytes")
         byte_range = ByteRange.parse(entity) if entity else None
         dups = "dups=y" in request.headers.get("Accept", "")

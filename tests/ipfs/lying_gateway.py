@@ -1,0 +1,72 @@
+"""A gateway on 127.0.0.1 that lies in a chosen way, in front of a real ``serve`` gateway.
+
+Modes: ``flip`` (one bit of every body flipped), ``truncate`` (body cut short), ``other`` (another block's bytes),
+``stall`` (headers, then silence), ``drop`` (connection closed mid-body), ``500``, ``429`` (with Retry-After),
+``honest`` (a plain proxy). Real HTTP, real sockets: the client code under test is the one used in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+
+class LyingGateway:
+    def __init__(self, upstream: str, mode: str, retry_after: str = "1") -> None:
+        self.upstream = upstream
+        self.mode = mode
+        self.retry_after = retry_after
+        self.requests = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> LyingGateway:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner and self._session
+        await self._session.close()
+        await self._runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if self.mode == "500":
+            return web.Response(status=500, text="internal error")
+        if self.mode == "429":
+            return web.Response(status=429, headers={"Retry-After": self.retry_after})
+        assert self._session
+        async with self._session.get(self.upstream + request.path_qs, headers={
+                k: v for k, v in request.headers.items() if k.lower() in ("accept", "range")}) as upstream:
+            body = await upstream.read()
+            status, ctype = upstream.status, upstream.headers.get("Content-Type", "application/octet-stream")
+        if status != 200 or self.mode == "honest":
+            return web.Response(status=status, body=body, content_type=ctype.split(";")[0])
+        if self.mode == "flip":
+            body = body[:-1] + bytes([body[-1] ^ 0x01])
+        elif self.mode == "truncate":
+            body = body[: max(len(body) // 2, 1)]
+        elif self.mode == "other":
+            body = b"\x0a\x04\x08\x02\x18\x00" if not body.startswith(b"\x0a\x04") else b"hello world\n"
+        response = web.StreamResponse(headers={"Content-Type": ctype})
+        await response.prepare(request)
+        if self.mode == "stall":
+            await response.write(body[:10])
+            await asyncio.sleep(3600)
+        if self.mode == "drop":
+            await response.write(body[: len(body) // 2])
+            request.transport.close()
+            return response
+        await response.write(body)
+        await response.write_eof()
+        return response

@@ -1,0 +1,169 @@
+"""``serve`` and the gateway client over real HTTP on 127.0.0.1, including gateways that lie."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+import yarl
+
+from etdb_explore.errors import BlockNotFoundError, SourceError
+from etdb_explore.ipfs.car import read_car
+from etdb_explore.ipfs.cid import CID
+from etdb_explore.ipfs.gateway import GatewaySource, discover_gateways
+from etdb_explore.ipfs.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.reader import UnixFSReader
+from etdb_explore.ipfs.server import start_server
+from etdb_explore.ipfs.sources import MultiSource
+from etdb_explore.ipfs.store import LocalStore
+
+from .conftest import expected_files, kubo_content
+from .lying_gateway import LyingGateway
+
+BIG = kubo_content("gateway", 9 * 262144 + 321)
+
+
+@pytest.fixture
+async def served(conformance_store):
+    store, roots = conformance_store
+    big = add_bytes(BIG, KUBO_DEFAULT, store).cid
+    runner, url = await start_server(store)
+    yield store, roots, url, big
+    await runner.cleanup()
+
+
+async def test_every_conformance_file_over_http(served, conformance):
+    store, roots, url, _ = served
+    gateway = GatewaySource([url])
+    reader = UnixFSReader(gateway)
+    async with aiohttp.ClientSession() as http:
+        for (car, path), content in expected_files(conformance).items():
+            assert await reader.read(roots[car], path=path) == content
+            address = yarl.URL(f"{url}/ipfs/{roots[car]}/{quote(path)}", encoded=True)
+            async with http.get(address) as resp:  # the path gateway too
+                assert resp.status == 200 and await resp.read() == content
+                assert resp.headers["Cache-Control"].endswith("immutable")
+            for a, b in ((0, 1), (3, min(11, len(content))), (len(content) - 5, len(content))):
+                async with http.get(address, headers={"Range": f"bytes={a}-{b - 1}"}) as r:
+                    assert r.status == 206 and await r.read() == content[a:b]
+                    assert r.headers["Content-Range"] == f"bytes {a}-{b - 1}/{len(content)}"
+    await gateway.close()
+
+
+async def test_trustless_responses(served, conformance):
+    store, roots, url, _ = served
+    root = roots["dir-with-files"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/ipfs/{root}?format=raw") as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "application/vnd.ipld.raw"
+            assert CID.decode(root).matches(await r.read())
+        async with http.get(f"{url}/ipfs/{root}", headers={"Accept": "application/vnd.ipld.car"}) as r:
+            car_roots, blocks = read_car(await r.read())
+            assert car_roots == [CID.decode(root)] and len(blocks) == 9  # the whole DAG, every block once
+            assert r.headers["Content-Type"].startswith("application/vnd.ipld.car; version=1; order=dfs")
+        async with http.get(f"{url}/ipfs/{root}/multiblock.txt?format=car&dag-scope=block") as r:
+            _, blocks = read_car(await r.read())
+            assert [str(c) for c, _ in blocks] == [root, r.headers["X-Ipfs-Roots"]]
+        async with http.get(f"{url}/ipfs/{root}/multiblock.txt?format=car&dag-scope=entity&entity-bytes=300:600") as r:
+            _, blocks = read_car(await r.read())
+            assert len(blocks) == 1 + 1 + 2  # the directory, the file node, the two 256-byte leaves covering 300..600
+        for bad, status in (("notacid", 400), (f"{root}/nope", 404), (str(CID.for_block(b"absent")), 404),
+                            (f"{root}?format=car&dag-scope=sideways", 400),
+                            (f"{root}/hello.txt?format=car&entity-bytes=x", 400)):
+            async with http.get(f"{url}/ipfs/{bad}") as r:
+                assert r.status == status, bad
+        async with http.head(f"{url}/ipfs/{root}/hello.txt") as r:
+            assert r.status == 200 and r.headers["Content-Length"] == "12" and await r.read() == b""
+        async with http.get(f"{url}/ipfs/{root}/hello.txt", headers={"Range": "bytes=50-60"}) as r:
+            assert r.status == 416
+
+
+async def test_large_range_uses_one_car_request(served):
+    store, _, url, big = served
+    async with LyingGateway(url, "honest") as proxy:
+        gateway = GatewaySource([proxy.url])
+        a, b = 262144 * 2 + 7, 262144 * 7 - 3
+        assert await UnixFSReader(gateway).read(big, a, b) == BIG[a:b]
+        assert proxy.requests <= 2  # the root node, then one CAR
+        assert gateway.bytes_received < (b - a) + 2 * 262144 + 4096
+        await gateway.close()
+
+
+@pytest.mark.parametrize("mode", ["flip", "truncate", "other", "drop", "500", "stall"])
+async def test_lying_gateway_is_caught_and_the_read_completes(served, mode):
+    store, roots, url, big = served
+    async with LyingGateway(url, mode) as liar:
+        gateway = GatewaySource([liar.url, url], timeout=0.5)
+        reader = UnixFSReader(gateway)
+        for a, b in ((0, len(BIG)), (5, 300_000), (262144 * 3, 262144 * 3 + 10)):
+            assert await reader.read(big, a, b) == BIG[a:b]
+        assert await reader.read(roots["dir-with-files"], path="hello.txt") == b"hello world\n"
+        assert liar.requests >= 1
+        liar_state = next(g for g in gateway.gateways if g.url == liar.url)
+        assert liar_state.failures >= 1 and liar_state.errors
+        await gateway.close()
+
+
+@pytest.mark.parametrize("mode", ["flip", "truncate", "other", "500"])
+async def test_a_lone_liar_never_gets_corrupt_bytes_through(served, mode):
+    _, _, url, big = served
+    async with LyingGateway(url, mode) as liar:
+        gateway = GatewaySource([liar.url], timeout=0.5, attempts=2)
+        with pytest.raises(SourceError, match=str(big)):
+            await UnixFSReader(gateway).read(big, 0, 100)
+        await gateway.close()
+
+
+async def test_429_retry_after_is_honoured(served):
+    _, roots, url, _ = served
+    async with LyingGateway(url, "429", retry_after="30") as busy:
+        gateway = GatewaySource([busy.url, url])
+        reader = UnixFSReader(gateway)
+        assert await reader.read(roots["dir-with-files"], path="hello.txt") == b"hello world\n"
+        assert busy.requests == 1  # after the 429 it is left alone for 30 s
+        assert await reader.read(roots["dir-with-files"], path="ascii.txt") == b"hello application/vnd.ipld.car\n"
+        assert busy.requests == 1
+        await gateway.close()
+
+
+async def test_dead_gateway_and_missing_block_are_clear_errors(served, unused_tcp_port):
+    _, _, url, _ = served
+    dead = GatewaySource([f"http://127.0.0.1:{unused_tcp_port}"], attempts=2, timeout=1)
+    with pytest.raises(SourceError, match="127.0.0.1"):
+        await dead.get(CID.for_block(b"x"))
+    await dead.close()
+    live = GatewaySource([url])
+    with pytest.raises(BlockNotFoundError, match="not found"):
+        await live.get(CID.for_block(b"absent"))
+    await live.close()
+
+
+async def test_local_first_then_gateway(served, tmp_path):
+    store, roots, url, big = served
+    local = LocalStore(tmp_path / "empty")
+    gateway = GatewaySource([url])
+    multi = MultiSource([local, gateway])
+    assert await UnixFSReader(multi).read(big, 10, 2_000_000) == BIG[10:2_000_000]
+    assert gateway.bytes_received > 0
+    await gateway.close()
+
+
+def test_gateway_discovery(monkeypatch, tmp_path):
+    monkeypatch.setenv("IPFS_GATEWAY", "http://127.0.0.1:1/, http://127.0.0.1:2")
+    assert discover_gateways() == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+    assert discover_gateways("http://127.0.0.1:3/") == ["http://127.0.0.1:3"]
+    monkeypatch.delenv("IPFS_GATEWAY")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ipfs").mkdir()
+    (tmp_path / ".ipfs" / "gateway").write_text("http://127.0.0.1:4\n")
+    assert discover_gateways() == ["http://127.0.0.1:4"]
+
+
+def test_gateway_source_pickles_as_configuration():
+    import pickle
+
+    source = pickle.loads(pickle.dumps(GatewaySource(["http://127.0.0.1:9"], concurrency=3, timeout=2)))
+    assert [g.url for g in source.gateways] == ["http://127.0.0.1:9"] and source.concurrency == 3
+
+
