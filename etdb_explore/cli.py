@@ -1,4 +1,4 @@
-"""The ``etdb-explore`` command: search the index, run the demo.
+"""The ``etdb-explore`` command: search the index, run the demo, add, serve and move IPFS content.
 
 Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed.
 """
@@ -79,6 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--columns", help="comma-separated columns (default: a summary set; 'all' for every one)")
     search.add_argument("--limit", type=int, help="at most this many rows")
 
+    serve = sub.add_parser("serve", help="serve the local store as a trustless IPFS gateway")
+    serve.add_argument("--store", type=Path, help="store folder (default: the user's etdb-explore store)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+
+    add = sub.add_parser("add", help="add files or folders to the local store (Kubo-compatible CIDs)")
+    add.add_argument("paths", nargs="+", type=Path)
+    add.add_argument("--store", type=Path)
+    add.add_argument("--cid-version", type=int, choices=[0, 1], default=0,
+                     help="0: Kubo's default profile; 1: CIDv1 with raw leaves")
+    add.add_argument("--nocopy", action="store_true", help="keep leaves in the original files (needs --cid-version 1)")
+    add.add_argument("--only-hash", action="store_true", help="compute CIDs without storing anything")
+    add.add_argument("--json", action="store_true")
+
+    car = sub.add_parser("car", help="export a DAG from the store as CAR, or import a CAR into it")
+    car.add_argument("action", choices=["export", "import"])
+    car.add_argument("target", help="export: the root CID; import: the CAR file")
+    car.add_argument("-o", "--output", type=Path, help="export: the CAR file to write")
+    car.add_argument("--store", type=Path)
+
     demo = sub.add_parser("demo", help="build (once) the local demo ETDB and run the main job on it")
     demo.add_argument("--rebuild", action="store_true", help="build the demo ETDB again")
     demo.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
@@ -151,17 +171,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .ipfs.server import start_server
+    from .ipfs.store import LocalStore
+
+    store = LocalStore(args.store)
+
+    async def serve_forever() -> None:
+        runner, url = await start_server(store, args.host, args.port)
+        print(f"serving {store.path} at {url}/ipfs/<cid> (Ctrl-C stops)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(serve_forever())
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from .ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, add_directory, add_file
+    from .ipfs.store import LocalStore
+
+    profile = KUBO_CIDV1 if args.cid_version == 1 else KUBO_DEFAULT
+    if args.nocopy and args.cid_version != 1:
+        raise EtdbError("--nocopy needs --cid-version 1 (raw leaves), as in Kubo's filestore")
+    store = None if args.only_hash else LocalStore(args.store)
+    results = []
+    for path in args.paths:
+        add = add_directory if path.is_dir() else add_file
+        added = add(path, profile, store, nocopy=args.nocopy)
+        results.append({"path": str(path), "cid": str(added.cid), "size": added.size})
+        if not args.json:
+            print(f"added {added.cid} {path}")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    return EXIT_OK
+
+
+def cmd_car(args: argparse.Namespace) -> int:
+    from ._sync import run
+    from .ipfs.carfiles import export_car, import_car
+    from .ipfs.store import LocalStore
+
+    store = LocalStore(args.store)
+    if args.action == "import":
+        roots = import_car(args.target, store)
+        print("imported " + " ".join(map(str, roots)))
+        return EXIT_OK
+    out = args.output or Path(f"{args.target}.car")
+    written = run(export_car(store, args.target, out))
+    print(f"wrote {out} ({written} bytes)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car}
     try:
-        return {"search": cmd_search, "demo": cmd_demo}[args.command](args)
+        return commands[args.command](args)
     except EtdbError as exc:
         print(f"etdb-explore: {exc}", file=sys.stderr)
         return EXIT_SOURCE
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         print(f"etdb-explore: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        print(f"etdb-explore: {exc}", file=sys.stderr)
+        return EXIT_SOURCE
 
 
 if __name__ == "__main__":
