@@ -67,3 +67,16 @@ class DelayProxy:
             await sender
         except (ConnectionError, asyncio.CancelledError):
             sender.cancel()
+
+
+async def _serve(target_port: int, delay: float) -> None:
+    async with DelayProxy("127.0.0.1", target_port, delay) as proxy:
+        print(f"proxy on 127.0.0.1:{proxy.port} -> 127.0.0.1:{target_port}, {delay * 1e3:.0f} ms each way",
+              flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # python delay_proxy.py TARGET_PORT [DELAY_SECONDS]: a proxy in its own process
+    import sys
+
+    asyncio.run(_serve(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.025))

@@ -29,6 +29,7 @@ RAW_ACCEPT = "application/vnd.ipld.raw"
 CAR_ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 UNHEALTHY_SECONDS = 30.0
 MAX_RETRY_AFTER = 120.0
+READ_BUFFER = 4 << 20  # lets the socket keep filling while blocks are verified
 
 
 def discover_gateways(explicit: list[str] | tuple[str, ...] | str | None = None) -> list[str]:
@@ -67,6 +68,11 @@ class _Gateway:
         self.note(message)
 
 
+def _verify_all(blocks: list[tuple[CID, bytes]], source: str) -> None:
+    for cid, block in blocks:
+        cid.verify(block, source)
+
+
 class GatewaySource:
     """A BlockSource over one or more trustless gateways."""
 
@@ -92,7 +98,7 @@ class GatewaySource:
         if self._session is None or self._loop is not loop or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10), sock_read=self.timeout),
-                connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+                connector=aiohttp.TCPConnector(limit=0), auto_decompress=False, read_bufsize=READ_BUFFER)
             self._loop = loop
             for g in self.gateways:
                 g.limit = asyncio.Semaphore(self.concurrency)
@@ -172,7 +178,7 @@ class GatewaySource:
 
     # ---- CAR ranges ---------------------------------------------------------------------------------------------
 
-    async def car_range(self, cid: CID, start: int, end: int) -> AsyncIterator[tuple[CID, bytes]]:
+    async def car_range(self, cid: CID, start: int, end: int | None) -> AsyncIterator[tuple[CID, bytes]]:
         """Verified blocks of file ``cid`` covering bytes [start, end), in DFS order, from one CAR request.
 
         A lying or failing gateway ends the stream early (and is marked unhealthy); callers fetch what is still
@@ -181,9 +187,10 @@ class GatewaySource:
         session = await self._client()
         gateway = self._ranked()[0]
         await self._wait_if_busy(gateway)
-        url = f"{gateway.url}/ipfs/{cid}?format=car&dag-scope=entity&entity-bytes={start}:{end - 1}"
-        reader = CarReader(f"{gateway.url} (CAR of {cid})")
+        reader = CarReader(f"{gateway.url} (CAR of {cid})", verify=False)
+        end_param = "*" if end is None else end - 1
         try:
+            url = f"{gateway.url}/ipfs/{cid}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}"
             async with session.get(url, headers={"Accept": CAR_ACCEPT}) as response:
                 if response.status == 429:
                     self._retry_after(gateway, response)
@@ -193,7 +200,10 @@ class GatewaySource:
                     return
                 async for chunk in response.content.iter_any():
                     self.bytes_received += len(chunk)
-                    for item in reader.feed(chunk):
+                    blocks = list(reader.feed(chunk))
+                    if blocks:  # hashing releases the GIL: verify off the event loop while the socket fills
+                        await asyncio.to_thread(_verify_all, blocks, reader.source)
+                    for item in blocks:
                         yield item
                 reader.close()
         except (VerificationError, CarError) as exc:

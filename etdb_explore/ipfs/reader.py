@@ -79,9 +79,7 @@ class UnixFSReader:
         if cached is not None:
             self._nodes.move_to_end(cid)
             return cached
-        source = source or self.source
-        block = await source.get(cid)
-        cid.verify(block, source.name)
+        block = await (source or self.source).get(cid)  # block sources hand out verified blocks only
         if cid.codec == RAW:
             return _Node(cid, None, None, block)
         if cid.codec != DAG_PB:
@@ -167,23 +165,23 @@ class UnixFSReader:
     async def iter_range(self, cid: CID | str, start: int = 0, end: int | None = None,
                          path: str = "") -> AsyncIterator[bytes]:
         """The bytes [start, end) of a file, in order, in leaf-sized chunks."""
-        root = await self._node(await self.resolve(cid, path))
-        if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
-            raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
-        size = root.size
-        end = size if end is None else min(end, size)
-        if start < 0 or start > end:
-            raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
-        if start == end:
-            return
+        target = await self.resolve(cid, path)
         stream = None
-        if end - start >= CAR_MIN_BYTES and root.pb is not None and root.pb.links:
-            car_range = getattr(self.source, "car_range", None)
-            stream = car_range(root.cid, start, end) if car_range else None
+        car_range = getattr(self.source, "car_range", None)
+        if car_range is not None and target.codec == DAG_PB and (end is None or end - start >= CAR_MIN_BYTES):
+            stream = car_range(target, start, end)  # the CAR begins with the root: no extra round trip
         source = CarPrefetch(self.source, stream) if stream is not None else self.source
         try:
-            async for chunk in self._walk(root, 0, start, end, source):
-                yield chunk
+            root = await self._node(target, source)
+            if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
+                raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
+            size = root.size
+            end = size if end is None else min(end, size)
+            if start < 0 or start > end:
+                raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
+            if start < end:
+                async for chunk in self._walk(root, 0, start, end, source):
+                    yield chunk
         finally:
             if isinstance(source, CarPrefetch):
                 await source.aclose()

@@ -14,7 +14,8 @@ UNHEALTHY_SECONDS = 60.0
 
 
 class BlockSource(Protocol):
-    """Anything that returns verified blocks by CID; ``name`` appears in error messages."""
+    """Anything that returns blocks by CID, each verified against its CID before it is returned (LocalStore,
+    GatewaySource, KuboSource and the CAR reader all do); ``name`` appears in error messages."""
 
     name: str
 
@@ -47,7 +48,7 @@ class MultiSource:
         for source in self._ordered():
             try:
                 block = await source.get(cid)
-                cid.verify(block, source.name)  # sources verify too; nothing unverified passes here
+                cid.verify(block, source.name)  # defence in depth: a third-party source may not verify
                 return block
             except VerificationError as exc:
                 self.unhealthy_until[source.name] = time.monotonic() + UNHEALTHY_SECONDS
@@ -60,7 +61,7 @@ class MultiSource:
                 tried.append(f"{source.name} ({type(exc).__name__})")
         raise BlockNotFoundError(f"block {cid} not found; tried {', '.join(tried) or 'no sources'}")
 
-    def car_range(self, cid: CID, start: int, end: int) -> AsyncIterator[tuple[CID, bytes]] | None:
+    def car_range(self, cid: CID, start: int, end: int | None) -> AsyncIterator[tuple[CID, bytes]] | None:
         """A CAR stream from the first healthy source that offers one, unless an earlier source holds ``cid``."""
         for source in self._ordered():
             has = getattr(source, "has", None)

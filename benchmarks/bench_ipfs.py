@@ -1,0 +1,196 @@
+"""IPFS benchmarks (issue: verified IPFS content). Plain script printing numbers and ratios.
+
+On 127.0.0.1, a 512 MiB file (Kubo's default DAG) behind ``etdb-explore serve``:
+  1. verified read of a 2 MiB range from the middle: time and bytes transferred, vs ipfsspec reading the same range
+     from the same server (ipfsspec fetches the whole file; ``pip install ipfsspec`` to include it);
+  2. verified full download vs a plain unverified aiohttp download of the same bytes, with peak RSS of each;
+  3. all again through a delaying proxy in its own process (25 ms each way per chunk, 50 ms round trip);
+  4. importer throughput (only-hash and into the store) vs hashlib.sha256, CID checked against a second profile run.
+Each client measurement runs in its own subprocess so its peak RSS is its own.
+
+    python benchmarks/bench_ipfs.py [size_MiB]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+MiB = 1 << 20
+
+
+def make_file(path: Path, size: int) -> None:
+    rng = np.random.default_rng(512)
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            n = min(left, 64 * MiB)
+            fh.write(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+            left -= n
+
+
+# ---- client measurements (run in subprocesses) -------------------------------------------------------------------
+
+async def _verified_range(url: str, cid: str, start: int, end: int) -> dict:
+    from etdb_explore.ipfs import GatewaySource, UnixFSReader
+
+    source = GatewaySource([url])
+    t = time.perf_counter()
+    data = await UnixFSReader(source).read(cid, start, end)
+    elapsed = time.perf_counter() - t
+    await source.close()
+    return {"seconds": elapsed, "bytes": source.bytes_received, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+async def _verified_full(url: str, cid: str) -> dict:
+    from etdb_explore.ipfs import GatewaySource, UnixFSReader
+
+    source = GatewaySource([url])
+    digest = hashlib.sha256()
+    n = 0
+    t = time.perf_counter()
+    async for chunk in UnixFSReader(source).iter_range(cid):
+        digest.update(chunk)
+        n += len(chunk)
+    elapsed = time.perf_counter() - t
+    await source.close()
+    return {"seconds": elapsed, "bytes": source.bytes_received, "size": n, "sha256": digest.hexdigest()}
+
+
+async def _plain_full(url: str, cid: str) -> dict:
+    import aiohttp
+
+    digest = hashlib.sha256()
+    n = 0
+    t = time.perf_counter()
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/ipfs/{cid}") as response:
+        async for chunk in response.content.iter_chunked(1 << 20):
+            digest.update(chunk)
+            n += len(chunk)
+    return {"seconds": time.perf_counter() - t, "bytes": n, "size": n, "sha256": digest.hexdigest()}
+
+
+def _ipfsspec_range(url: str, cid: str, start: int, end: int) -> dict:
+    import os
+
+    os.environ["IPFS_GATEWAY"] = url
+    import fsspec
+
+    fs = fsspec.filesystem("ipfs")
+    t = time.perf_counter()
+    data = fs.cat_file(f"ipfs://{cid}", start=start, end=end)
+    return {"seconds": time.perf_counter() - t, "bytes": None, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+CLIENTS = {"verified_range": _verified_range, "verified_full": _verified_full, "plain_full": _plain_full}
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process (ru_maxrss would include the parent's peak, which survives exec on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def client_main(kind: str, url: str, *args: str) -> None:
+    parsed = [int(a) if a.isdigit() else a for a in args]
+    if kind == "ipfsspec_range":
+        result = _ipfsspec_range(url, *parsed)
+    else:
+        result = asyncio.run(CLIENTS[kind](url, *parsed))
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def run_client(kind: str, url: str, *args: object) -> dict | None:
+    proc = subprocess.run([sys.executable, __file__, "--client", kind, url, *map(str, args)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"    ({kind} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode})")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---- the benchmark -----------------------------------------------------------------------------------------------
+
+def bench(size: int) -> None:
+    from etdb_explore.ipfs import KUBO_DEFAULT, LocalStore, add_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        original = tmp_path / "tiltseries.mrc"
+        make_file(original, size)
+        print(f"file: {size / MiB:.0f} MiB of random bytes")
+
+        t = time.perf_counter()
+        with open(original, "rb") as fh:
+            while chunk := fh.read(8 * MiB):
+                hashlib.sha256(chunk)
+        sha = size / (time.perf_counter() - t) / 1e6
+        t = time.perf_counter()
+        only_hash = add_file(original, KUBO_DEFAULT)
+        hash_rate = size / (time.perf_counter() - t) / 1e6
+        store = LocalStore(tmp_path / "store")
+        t = time.perf_counter()
+        added = add_file(original, KUBO_DEFAULT, store)
+        store_rate = size / (time.perf_counter() - t) / 1e6
+        assert added.cid == only_hash.cid
+        print(f"importer --only-hash : {hash_rate:7.0f} MB/s  ({hash_rate / 500:.2f}x Kubo's ~500 MB/s here, "
+              f"{hash_rate / sha:.2f}x single-thread hashlib.sha256 at {sha:.0f} MB/s)")
+        print(f"importer into store  : {store_rate:7.0f} MB/s   root {added.cid}")
+
+        server = subprocess.Popen([sys.executable, "-m", "etdb_explore", "serve", "--store", str(store.path),
+                                   "--port", "0"], stdout=subprocess.PIPE, text=True)
+        proxy = None
+        try:
+            line = server.stdout.readline()  # "serving … at http://127.0.0.1:PORT/ipfs/<cid> …"
+            url = line.split(" at ")[1].split("/ipfs/")[0]
+            proxy = subprocess.Popen([sys.executable, str(HERE / "delay_proxy.py"), url.rsplit(":", 1)[1], "0.025"],
+                                     stdout=subprocess.PIPE, text=True)
+            proxy_url = "http://" + proxy.stdout.readline().split()[2]  # "proxy on 127.0.0.1:PORT -> …"
+            cid = str(added.cid)
+            mid = size // 2
+            start, end = mid, mid + 2 * MiB
+            expected = hashlib.sha256(original.read_bytes()[start:end]).hexdigest()
+            for label, via in (("plain loopback", url), ("50 ms RTT through the delaying proxy", proxy_url)):
+                print(f"\n[{label}]")
+                rng = run_client("verified_range", via, cid, start, end)
+                base = run_client("ipfsspec_range", via, cid, start, end)
+                assert rng and rng["sha256"] == expected
+                limit = 2 * MiB + 2 * 262144 + 64 * 1024
+                print(f"  2 MiB range, verified : {rng['seconds'] * 1e3:8.1f} ms, {rng['bytes'] / MiB:6.2f} MiB "
+                      f"transferred (limit {limit / MiB:.2f} MiB)")
+                if base:
+                    assert base["sha256"] == expected
+                    print(f"  2 MiB range, ipfsspec : {base['seconds'] * 1e3:8.1f} ms, {size / MiB:6.0f} MiB "
+                          f"transferred -> verified read is {base['seconds'] / rng['seconds']:.0f}x faster, "
+                          f"{size / rng['bytes']:.0f}x fewer bytes")
+                full = run_client("verified_full", via, cid)
+                plain = run_client("plain_full", via, cid)
+                assert full and plain and full["sha256"] == plain["sha256"]
+                vf, pf = size / full["seconds"] / 1e6, size / plain["seconds"] / 1e6
+                print(f"  full download verified: {vf:7.0f} MB/s, peak RSS {full['peak_rss_mb']:.0f} MB")
+                print(f"  full download plain   : {pf:7.0f} MB/s, peak RSS {plain['peak_rss_mb']:.0f} MB")
+                print(f"  verified / plain      : {vf / pf:.2f}x (target >= 0.8)")
+        finally:
+            for process in (proxy, server):
+                if process is not None:
+                    process.terminate()
+                    process.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], *sys.argv[3:])
+    else:
+        bench(int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 512 * MiB)
