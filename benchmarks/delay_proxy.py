@@ -60,7 +60,7 @@ class DelayProxy:
         sender = asyncio.create_task(deliver())
         try:
             while True:
-                chunk = await reader.read(1 << 16)
+                chunk = await reader.read(1 << 20)
                 await queue.put((time.monotonic() + self.delay, chunk))
                 if not chunk:
                     break
