@@ -229,4 +229,9 @@ def car_header(roots: Iterable[CID]) -> bytes:
 
 
 def car_section(cid: CID, block: bytes) -> bytes:
-    return encode_varint(len(cid.bytes) + len(block)) + cid.bytes + block
+    return section_head(cid, block) + block
+
+
+def section_head(cid: CID, block: bytes) -> bytes:
+    """A section without its block: write it, then the block, to avoid copying large blocks."""
+    return encode_varint(len(cid.bytes) + len(block)) + cid.bytes

@@ -6,6 +6,8 @@ the trustless-gateway spec describes ``dag-scope=block|entity|all`` and ``entity
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,6 +16,10 @@ from . import dagpb, hamt, unixfs
 from .cid import CID, DAG_PB
 from .reader import PathError
 from .sources import BlockSource
+
+
+FETCH_WINDOW = 16  # blocks fetched ahead while streaming a file
+PB_LINKS_TAG = b"\x12"  # protobuf key of PBNode.Links (field 2, length-delimited)
 
 
 class ScopeError(EtdbError, ValueError):
@@ -49,7 +55,7 @@ def _decode(cid: CID, block: bytes) -> tuple[dagpb.PBNode | None, unixfs.UnixFSD
         return None, None
     node = dagpb.decode(block, cid)
     try:
-        return node, unixfs.decode(node.data, str(cid))
+        return node, unixfs.decode(node.data, cid)
     except unixfs.UnixFSError:
         return node, None
 
@@ -157,14 +163,34 @@ class DagWalker:
 
     async def _file_range(self, node: dagpb.PBNode, fs: unixfs.UnixFSData, offset: int, start: int,
                           stop: int) -> AsyncIterator[tuple[CID, bytes]]:
+        """The blocks below a file node that cover [start, stop), fetched a window ahead, emitted in DFS order."""
         offset += len(fs.data or b"")
+        wanted = []
         for link, size in zip(node.links, fs.blocksizes):
-            if offset < stop and offset + size > start:
-                item = await self._emit(link.cid)
-                if item is not None:
-                    yield item
-                    child, child_fs = _decode(link.cid, item[1])
-                    if child is not None and child_fs is not None and child.links:
-                        async for grandchild in self._file_range(child, child_fs, offset, start, stop):
-                            yield grandchild
+            if offset < stop and offset + size > start and (self.dups or link.cid not in self._seen):
+                wanted.append((link.cid, offset))
+                self._seen.add(link.cid)
             offset += size
+        pending: deque[tuple[asyncio.Task[bytes], CID, int]] = deque()
+        queue = iter(wanted)
+        try:
+            for cid, child_offset in queue:
+                pending.append((asyncio.ensure_future(self.source.get(cid)), cid, child_offset))
+                if len(pending) >= FETCH_WINDOW:
+                    break
+            while pending:
+                task, cid, child_offset = pending.popleft()
+                block = await task
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append((asyncio.ensure_future(self.source.get(nxt[0])), nxt[0], nxt[1]))
+                yield cid, block
+                if cid.codec != DAG_PB or block[:1] != PB_LINKS_TAG:
+                    continue  # a leaf: canonical DAG-PB writes links (field 2) before data, so none here
+                child, child_fs = _decode(cid, block)
+                if child is not None and child_fs is not None and child.links:
+                    async for grandchild in self._file_range(child, child_fs, child_offset, start, stop):
+                        yield grandchild
+        finally:
+            for task, _, _ in pending:
+                task.cancel()

@@ -85,7 +85,7 @@ class UnixFSReader:
         if cid.codec != DAG_PB:
             raise EtdbError(f"block {cid} is {cid.codec_name}, not UnixFS")
         pb = dagpb.decode(block, cid)
-        node = _Node(cid, pb, unixfs.decode(pb.data, str(cid)), None)
+        node = _Node(cid, pb, unixfs.decode(pb.data, cid), None)
         if pb.links:
             self._nodes[cid] = node
             if len(self._nodes) > NODE_CACHE_SIZE:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..errors import BlockNotFoundError
-from .car import car_header, car_section
+from .car import car_header, section_head
 from .cid import CID, CIDError
 from .dag import ByteRange, DagWalker, ScopeError
 from .reader import PathError, UnixFSReader
@@ -107,7 +107,8 @@ class Gateway:
         await response.write(car_header([cid]))
         try:
             async for block_cid, block in walker.walk(cid, path, scope, byte_range):
-                await response.write(car_section(block_cid, block))
+                await response.write(section_head(block_cid, block))
+                await response.write(block)
         except (BlockNotFoundError, PathError, ConnectionError):
             request.transport.close() if request.transport else None  # a truncated CAR, never a wrong one
             return response

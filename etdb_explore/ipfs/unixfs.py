@@ -45,7 +45,7 @@ class UnixFSData:
         return out
 
 
-def decode(data: bytes | None, where: str = "?") -> UnixFSData:
+def decode(data: bytes | None, where: object = "?") -> UnixFSData:
     """Decode UnixFS Data; UnixFSError naming ``where`` (usually the CID) when malformed."""
     if data is None:
         raise UnixFSError(f"node {where} has no UnixFS data")
