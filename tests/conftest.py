@@ -25,7 +25,25 @@ def etdb_record(vectors: Path) -> dict:
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cache and data dirs of etdb-explore point into a per-session temp folder, never the user's."""
+    """Cache and data dirs of etdb-explore point into a per-session temp folder, never the user's; the default
+    gateway is a closed port on 127.0.0.1, so no test can reach a public address by accident."""
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
+    monkeypatch.setenv("IPFS_GATEWAY", "http://127.0.0.1:9")
+    monkeypatch.delenv("IPFS_API", raising=False)
+    from etdb_explore.content import set_default_client
+
+    set_default_client(None)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The demo ETDB, built once per test session in the session's data dir (the same one subprocesses use)."""
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(base / "data"))
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        from etdb_explore.demo import demo_index
+
+        return demo_index()

@@ -62,8 +62,12 @@ def test_exit_codes(snapshot, tmp_path):
     assert etdb("search", "--source", snapshot, "--columns", "txid,nope").returncode == 2
 
 
-def test_demo_runs_the_main_job():
+def test_demo_runs_the_main_job(demo):
     out = etdb("demo", "--json")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
-    assert summary["datasets"] >= 24 and summary["rejected"] == 0 and os.path.exists(summary["figure"])
+    assert summary["datasets"] == len(demo) >= 24 and summary["rejected"] == 0 and 0 < summary["matching"] < 32
+    assert os.path.exists(summary["figure"]) and os.path.exists(summary["slice_png"])
+    assert summary["bytes_read"] < summary["file_bytes"] / 10  # one slice, not the file
+    text = etdb("demo")
+    assert text.returncode == 0 and "datasets match" in text.stdout and "open_tomogram(" in text.stdout

@@ -1,7 +1,9 @@
-"""The embedded default: a local sample ETDB index, generated once (seeded, signed) and cached on disk."""
+"""The embedded default: a local demo ETDB built once (seeded, signed), its files in the user's local store."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import platformdirs
@@ -9,26 +11,37 @@ import platformdirs
 from ..errors import EtdbError
 from ..index.index import Index
 from ..index.snapshot import read_manifest
-from ..sample import synthetic_records
+from ..ipfs.store import LocalStore
 
-SAMPLE_SIZE = 400
-SAMPLE_SEED = 2018
+DEMO_VERSION = 1
 
 
 def demo_dir() -> Path:
-    """Where the demo ETDB lives (the platform's user data dir)."""
+    """Where the demo ETDB's index lives (the platform's user data dir)."""
     return Path(platformdirs.user_data_dir("etdb-explore")) / "demo"
 
 
-def demo_index(rebuild: bool = False) -> Index:
-    """The demo index: built and verified on first use, then read from its snapshot."""
-    folder = demo_dir() / "index"
-    if not rebuild:
-        try:
-            read_manifest(folder)
-            return Index.from_snapshot(folder)
-        except (EtdbError, OSError, ValueError):
-            pass  # a missing or damaged snapshot is simply rebuilt
-    index = Index.from_records(synthetic_records(SAMPLE_SIZE, SAMPLE_SEED), source="demo")
-    index.to_snapshot(folder)
-    return Index.from_snapshot(folder)
+def _ready(folder: Path, store: LocalStore) -> bool:
+    try:
+        read_manifest(folder / "index")
+        marker = json.loads((folder / "demo.json").read_text())
+    except (EtdbError, OSError, ValueError):
+        return False
+    return marker.get("version") == DEMO_VERSION and all(store.has_cid_text(c) for c in marker["locations"])
+
+
+def demo_index(rebuild: bool = False, store: LocalStore | None = None) -> Index:
+    """The demo index; the first call builds the demo ETDB (about a minute), later calls read its snapshot."""
+    from .build import build_demo
+
+    folder = demo_dir()
+    store = store or LocalStore()
+    if rebuild or not _ready(folder, store):
+        started = time.perf_counter()
+        records = build_demo(folder, store)
+        index = Index.from_records(records, source="demo")
+        index.to_snapshot(folder / "index")
+        (folder / "demo.json").write_text(json.dumps({
+            "version": DEMO_VERSION, "build_seconds": round(time.perf_counter() - started, 1),
+            "locations": [r["artifact"]["storage"]["location"] for r in records]}))
+    return Index.from_snapshot(folder / "index")

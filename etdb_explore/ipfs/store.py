@@ -103,6 +103,13 @@ class LocalStore:
     def has(self, cid: CID) -> bool:
         return cid.is_inline or self._file("blocks", cid).exists() or self._file("refs", cid).exists()
 
+    def has_cid_text(self, cid: str) -> bool:
+        """Like :meth:`has` for a CID string; False for a string that is not a CID."""
+        try:
+            return self.has(CID.decode(cid))
+        except ValueError:
+            return False
+
     def iter_cids(self) -> Iterator[CID]:
         for kind in ("blocks", "refs"):
             for shard in sorted((self.path / kind).iterdir()):
