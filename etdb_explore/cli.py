@@ -66,6 +66,21 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--text", help="substring of title, notes, species, strain or tilt-series id")
 
 
+def _add_content_options(parser: argparse.ArgumentParser) -> None:
+    c = parser.add_argument_group("content sources")
+    c.add_argument("--store", type=Path, help="local store folder (default: the user's etdb-explore store)")
+    c.add_argument("--gateway", action="append", help="trustless gateway URL (repeatable; default IPFS_GATEWAY, "
+                                                       "~/.ipfs/gateway, then public gateways)")
+    c.add_argument("--kubo", nargs="?", const=True, default=False, help="also use a Kubo daemon (optional address)")
+    c.add_argument("--offline", action="store_true", help="local store only, no network")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .content import Client
+
+    return Client(args.store, False if args.offline else args.gateway, args.kubo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etdb-explore", description="Explore the Electron Tomography Database.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--output", "-o", type=Path, help="write here instead of standard output (parquet needs it)")
     search.add_argument("--columns", help="comma-separated columns (default: a summary set; 'all' for every one)")
     search.add_argument("--limit", type=int, help="at most this many rows")
+
+    download = sub.add_parser("download", help="download the files of the matching datasets (verified, resumable)")
+    _add_source_options(download)
+    _add_filter_options(download)
+    _add_content_options(download)
+    download.add_argument("--kinds", nargs="+", choices=["tilt-series", "reconstructions", "images", "videos",
+                                                         "others"], help="file kinds (default: all)")
+    download.add_argument("--dest", type=Path, default=Path("etdb-download"), help="target folder")
+    download.add_argument("--workers", type=int, default=4, help="files downloaded at once")
+    download.add_argument("--dry-run", action="store_true", help="only print what would be downloaded")
+    download.add_argument("--json", action="store_true", help="print a JSON report")
+    download.add_argument("--no-progress", action="store_true")
 
     serve = sub.add_parser("serve", help="serve the local store as a trustless IPFS gateway")
     serve.add_argument("--store", type=Path, help="store folder (default: the user's etdb-explore store)")
@@ -162,6 +189,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK if len(selection) else EXIT_EMPTY
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from .download import download, report_dict
+    from .index.index import Index
+
+    selection = Index.load(_source(args), refresh=args.refresh).filter(**_filters(args))
+    report = download(selection, args.kinds, args.dest, args.workers, _client(args), args.dry_run,
+                      progress=not (args.json or args.no_progress))
+    if args.json:
+        print(json.dumps(report_dict(report), indent=1))
+    elif args.dry_run:
+        print(f"{len(selection)} datasets, {report.planned_bytes / 1e9:.3f} GB to download into {args.dest}")
+    else:
+        print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} failed "
+              f"({report.bytes / 1e6:.1f} MB) into {args.dest}")
+        for path, reason in report.failed.items():
+            print(f"  failed {path}: {reason}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_SOURCE
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .main_job import run_main_job
 
@@ -233,7 +279,8 @@ def cmd_car(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car}
+    commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car,
+                "download": cmd_download}
     try:
         return commands[args.command](args)
     except EtdbError as exc:
