@@ -41,11 +41,9 @@ def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
 
 
 def _is_path(x: Any) -> bool:
-    if not isinstance(x, str):
-        return False
-    if x.startswith(("/ipfs/", "ipfs://", "Qm", "bafy", "bafk")) and "/" in x.strip("/").removeprefix("ipfs:/"):
-        return True
-    return False
+    """An IPFS path (``/ipfs/…``, ``ipfs://…``, or ``CID/…``) rather than a txid."""
+    return isinstance(x, str) and (x.startswith(("/ipfs/", "ipfs://")) or (
+        x.startswith(("Qm", "bafy", "bafk")) and "/" in x))
 
 
 def _pick(files: pd.DataFrame, subtype: str, suffixes: tuple[str, ...], what: str, txid: str) -> str:
