@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from .cid import CID
 from .sources import BlockSource
 
-DEFAULT_BUFFER = 32 * 1024 * 1024
+DEFAULT_BUFFER = 8 * 1024 * 1024
 
 
 class CarPrefetch:

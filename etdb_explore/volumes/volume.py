@@ -1,8 +1,8 @@
 """Lazy MRC volumes: numpy-style indexing that fetches only the z-sections it needs.
 
 A :class:`Volume` holds a :class:`ByteRanges` (a local file, or a verified IPFS file) and the checked header. Indexing
-reads the byte ranges of the wanted sections, keeps recent sections in an LRU cache bounded in bytes, and reads a few
-neighbouring sections ahead, since browsing a tomogram moves slice by slice.
+reads the byte ranges of the wanted sections, keeps recent sections in an LRU cache bounded in bytes, and reads the
+next few sections ahead in the background, since browsing a tomogram moves slice by slice.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class Volume:
         self.cache_bytes = cache_bytes
         self.readahead = readahead
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._ahead: dict[int, asyncio.Future] = {}  # sections being read ahead in the background
         self._lock = threading.Lock()
         self.bytes_read = 0
 
@@ -137,7 +138,7 @@ class Volume:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_cache"], state["_lock"] = OrderedDict(), None
+        state["_cache"], state["_lock"], state["_ahead"] = OrderedDict(), None, {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -159,7 +160,8 @@ class Volume:
         return result[0] if isinstance(zk, int) else result
 
     async def _sections(self, zs: list[int]) -> np.ndarray:
-        """The wanted sections, in order; cached ones come from the cache, the rest in as few reads as possible."""
+        """The wanted sections, in order: cached ones from the cache, sections being read ahead awaited, the rest
+        in as few range reads as possible. Then the next ``readahead`` sections are read in the background."""
         ny, nx = self.shape[1:]
         out = np.empty((len(zs), ny, nx), dtype=self.dtype)
         use_cache = len(set(zs)) * self.header.slice_bytes <= self.cache_bytes // 2
@@ -167,11 +169,19 @@ class Volume:
             cached = {z: self._cache[z] for z in zs if z in self._cache} if use_cache else {}
             for z in cached:
                 self._cache.move_to_end(z)
-        missing = sorted(set(zs) - set(cached))
-        if use_cache and missing:
-            ahead = range(missing[-1] + 1, min(missing[-1] + 1 + self.readahead, self.shape[0]))
-            with self._lock:
-                missing += [z for z in ahead if z not in self._cache]
+        in_flight = {z: self._ahead[z] for z in set(zs) - set(cached) if z in self._ahead}
+        missing = sorted(set(zs) - set(cached) - set(in_flight))
+        fetched = await self._fetch(missing)
+        for z, task in in_flight.items():
+            fetched[z] = (await asyncio.shield(task))[z]
+        if use_cache:
+            self._remember(fetched)
+            self._read_ahead(max(zs) + 1)
+        for i, z in enumerate(zs):
+            out[i] = cached[z] if z in cached else fetched[z]
+        return out
+
+    async def _fetch(self, zs: list[int]) -> dict[int, np.ndarray]:
         fetched: dict[int, np.ndarray] = {}
         limit = asyncio.Semaphore(MAX_CONCURRENT_RUNS)
 
@@ -181,12 +191,27 @@ class Volume:
             for i, z in enumerate(range(*run)):
                 fetched[z] = block[i]
 
-        await asyncio.gather(*(fetch(run) for run in _runs(missing)))
-        if use_cache:
-            self._remember(fetched)
-        for i, z in enumerate(zs):
-            out[i] = cached[z] if z in cached else fetched[z]
-        return out
+        await asyncio.gather(*(fetch(run) for run in _runs(zs)))
+        return fetched
+
+    def _read_ahead(self, start: int) -> None:
+        """Start reading sections [start, start + readahead) that are neither cached nor on their way."""
+        with self._lock:
+            ahead = [z for z in range(start, min(start + self.readahead, self.shape[0]))
+                     if z not in self._cache and z not in self._ahead]
+        if not ahead:
+            return
+        task = asyncio.ensure_future(self._fetch(ahead))
+        for z in ahead:
+            self._ahead[z] = task
+
+        def done(t: asyncio.Future) -> None:
+            for z in ahead:
+                self._ahead.pop(z, None)
+            if not t.cancelled() and t.exception() is None:
+                self._remember(t.result())
+
+        task.add_done_callback(done)
 
     def _remember(self, sections: dict[int, np.ndarray]) -> None:
         with self._lock:

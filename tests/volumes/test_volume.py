@@ -92,11 +92,13 @@ def test_readahead_and_bounded_cache(volume_file):
     path, data = volume_file
     source = CountingFile(path)
     vol = Volume.open(source, readahead=3, cache_bytes=6 * 40 * 56 * 2)
+    section = 40 * 56 * 2
     vol[4]
-    reads = len(source.ranges)
     for z in (5, 6, 7):
         np.testing.assert_array_equal(vol[z], data[z])
-    assert len(source.ranges) == reads  # served by read-ahead
+    starts = [start for start, _ in source.ranges]
+    assert (1024 + 5 * section, 1024 + 8 * section) in source.ranges  # 5..7 read ahead, in one range
+    assert [starts.count(1024 + z * section) for z in (5, 6, 7)] == [1, 0, 0]  # and never read again
     for z in range(10, 24):
         vol[z]
     assert len(vol._cache) * 40 * 56 * 2 <= vol.cache_bytes
