@@ -13,9 +13,14 @@ from .errors import (
     UnsafePathError,
     VerificationError,
 )
+from .benchmark_set import BenchmarkSet
+from .content import Client
+from .download import download
 from .flo import PrivateKey, verify_message
 from .index.index import Index
 from .records import Record, parse_record
+from .volumes import MrcError, TiltSeries, Volume, preview
+from .volumes.open import open_tiltseries, open_tomogram
 
 __version__ = "0.1.0"
 
@@ -26,7 +31,8 @@ def load_index(source=None, *, refresh: bool = False, verified_only: bool = True
 
 
 __all__ = [
-    "BlockNotFoundError", "EtdbError", "Index", "MultipartError", "PrivateKey", "Record", "RecordError",
-    "SignatureError", "SourceError", "UnsafePathError", "VerificationError", "load_index", "parse_record",
+    "BenchmarkSet", "BlockNotFoundError", "Client", "EtdbError", "Index", "MrcError", "MultipartError", "PrivateKey",
+    "Record", "RecordError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError", "VerificationError",
+    "Volume", "download", "load_index", "open_tiltseries", "open_tomogram", "parse_record", "preview",
     "verify_message",
 ]
