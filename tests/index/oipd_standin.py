@@ -1,0 +1,65 @@
+"""A stand-in for oipd's REST API on 127.0.0.1 (no oipd can run here).
+
+It follows oipd's documented wire format: ``GET /oip/artifact/search?q=<ES query_string>&limit=&after=``, answers
+``{"count", "total", "results": [{"artifact", "meta"}], "next"}`` where ``next`` is the URL-encoded JSON sort cursor
+of the last hit, and errors ``{"error": "invalid search request"}`` (400) or ``{"error": "unable to execute
+search"}`` (500). Failures can be injected: a number of 500s, a stall, a non-JSON body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import quote, unquote
+
+from aiohttp import web
+
+EXPECTED = "artifact.type:research AND artifact.subtype:tomogram"
+
+
+class OipdStandIn:
+    def __init__(self, records: list, fail_500: int = 0, stall: float = 0.0, garbage: bool = False) -> None:
+        self.records = records
+        self.fail_500 = fail_500
+        self.stall = stall
+        self.garbage = garbage
+        self.requests: list[dict[str, str]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> OipdStandIn:
+        app = web.Application()
+        app.router.add_get("/oip/artifact/search", self.search)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/oip"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner
+        await self._runner.cleanup()
+
+    async def search(self, request: web.Request) -> web.Response:
+        self.requests.append(dict(request.query))
+        if self.stall:
+            await asyncio.sleep(self.stall)
+        if self.fail_500:
+            self.fail_500 -= 1
+            return web.json_response({"error": "unable to execute search"}, status=500)
+        if self.garbage:
+            return web.Response(text="<html>bad gateway</html>", content_type="text/html")
+        q = request.query.get("q", "")
+        if not q.startswith(EXPECTED):
+            return web.json_response({"error": "invalid search request"}, status=400)
+        publisher = q.split("artifact.floAddress:")[1] if "artifact.floAddress:" in q else None
+        hits = [r for r in self.records if not isinstance(r, dict) or publisher is None
+                or r["artifact"].get("floAddress") == publisher]
+        limit = min(int(request.query.get("limit", 10)), 1000)
+        start = json.loads(unquote(request.query["after"]))[0] if "after" in request.query else 0
+        page = hits[start:start + limit]
+        body = {"count": len(page), "total": len(hits), "results": page}
+        if page:
+            body["next"] = quote(json.dumps([start + len(page), "cursor"]))
+        return web.json_response(body)
