@@ -13,14 +13,14 @@ import hashlib
 
 from aiohttp import web
 
+from ..local_server import LocalServer
 
-class FlodStandIn:
+
+class FlodStandIn(LocalServer):
     def __init__(self, user: str = "rpc", password: str = "secret") -> None:
         self.blocks: list[list[dict]] = []  # height → transactions
         self.auth = (user, password)
         self.calls: list[str] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
     def add_block(self, flodatas: list[str]) -> list[str]:
         """Append a block whose transactions carry ``flodatas``; returns their txids."""
@@ -33,19 +33,8 @@ class FlodStandIn:
     def block_hash(self, height: int) -> str:
         return hashlib.sha256(f"block {height}".encode()).hexdigest()
 
-    async def __aenter__(self) -> FlodStandIn:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/", self.rpc)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner
-        await self._runner.cleanup()
 
     async def rpc(self, request: web.Request) -> web.Response:
         expected = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()

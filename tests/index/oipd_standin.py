@@ -14,32 +14,23 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from ..local_server import LocalServer
+
 EXPECTED = "artifact.type:research AND artifact.subtype:tomogram"
 
 
-class OipdStandIn:
+class OipdStandIn(LocalServer):
+    url_path = "/oip"
+
     def __init__(self, records: list, fail_500: int = 0, stall: float = 0.0, garbage: bool = False) -> None:
         self.records = records
         self.fail_500 = fail_500
         self.stall = stall
         self.garbage = garbage
         self.requests: list[dict[str, str]] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> OipdStandIn:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/oip/artifact/search", self.search)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/oip"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner
-        await self._runner.cleanup()
 
     async def search(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.query))

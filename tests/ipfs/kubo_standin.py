@@ -24,32 +24,21 @@ from etdb_explore.ipfs.dag import DagWalker
 from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, add_directory, add_file
 from etdb_explore.ipfs.store import LocalStore
 
+from ..local_server import LocalServer
+
 
 def _error(message: str) -> web.Response:
     return web.json_response({"Message": message, "Code": 0, "Type": "error"}, status=500)
 
 
-class KuboStandIn:
+class KuboStandIn(LocalServer):
     def __init__(self, store: LocalStore) -> None:
         self.store = store
         self.pins: set[str] = set()
         self.calls: list[str] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> KuboStandIn:
-        app = web.Application(client_max_size=1 << 30)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v0/{command:.+}", self.dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner
-        await self._runner.cleanup()
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         command = request.match_info["command"]

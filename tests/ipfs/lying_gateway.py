@@ -12,32 +12,29 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
+from ..local_server import LocalServer
 
-class LyingGateway:
+
+class LyingGateway(LocalServer):
     def __init__(self, upstream: str, mode: str, retry_after: str = "1") -> None:
         self.upstream = upstream
         self.mode = mode
         self.retry_after = retry_after
         self.requests = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> LyingGateway:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> LyingGateway:
+        await super().__aenter__()
         self._session = aiohttp.ClientSession()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._runner and self._session
+        assert self._session
         await self._session.close()
-        await self._runner.cleanup()
+        await super().__aexit__(*exc)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
