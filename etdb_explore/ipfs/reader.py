@@ -186,6 +186,10 @@ class UnixFSReader:
             if isinstance(source, CarPrefetch):
                 await source.aclose()
 
+    def _window(self, source: BlockSource) -> int:
+        """Blocks to fetch ahead: one while a CAR stream delivers them in walk order, else the window."""
+        return 1 if isinstance(source, CarPrefetch) and source.streaming else self.window
+
     async def _walk(self, node: _Node, offset: int, start: int, end: int,
                     source: BlockSource) -> AsyncIterator[bytes]:
         """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
@@ -201,24 +205,19 @@ class UnixFSReader:
         if len(node.fs.blocksizes) != len(node.pb.links):
             raise EtdbError(f"file node {node.cid}: {len(node.fs.blocksizes)} blocksizes for "
                             f"{len(node.pb.links)} links")
-        wanted: list[tuple[CID, int]] = []
+        wanted: deque[tuple[CID, int]] = deque()
         for link, size in zip(node.pb.links, node.fs.blocksizes):
             if offset < end and offset + size > start:
                 wanted.append((link.cid, offset))
             offset += size
         pending: deque[tuple[asyncio.Task[_Node], int]] = deque()
-        queue = iter(wanted)
         try:
-            for child, child_offset in queue:
-                pending.append((asyncio.ensure_future(self._node(child, source)), child_offset))
-                if len(pending) >= self.window:
-                    break
-            while pending:
+            while pending or wanted:
+                while wanted and len(pending) < self._window(source):
+                    child_cid, child_offset = wanted.popleft()
+                    pending.append((asyncio.ensure_future(self._node(child_cid, source)), child_offset))
                 task, child_offset = pending.popleft()
                 child = await task
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.append((asyncio.ensure_future(self._node(nxt[0], source)), nxt[1]))
                 async for chunk in self._walk(child, child_offset, start, end, source):
                     yield chunk
         finally:

@@ -12,7 +12,7 @@ from etdb_explore.errors import BlockNotFoundError, SourceError
 from etdb_explore.ipfs.car import read_car
 from etdb_explore.ipfs.cid import CID
 from etdb_explore.ipfs.gateway import GatewaySource, discover_gateways
-from etdb_explore.ipfs.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_bytes
 from etdb_explore.ipfs.reader import UnixFSReader
 from etdb_explore.ipfs.server import start_server
 from etdb_explore.ipfs.sources import MultiSource
@@ -87,6 +87,27 @@ async def test_large_range_uses_one_car_request(served):
         assert await UnixFSReader(gateway).read(big, a, b) == BIG[a:b]
         assert proxy.requests <= 2  # the root node, then one CAR
         assert gateway.bytes_received < (b - a) + 2 * 262144 + 4096
+        await gateway.close()
+
+
+@pytest.mark.parametrize("profile", [KUBO_DEFAULT, KUBO_CIDV1], ids=["dag-pb-leaves", "raw-leaves"])
+async def test_deep_file_with_repeated_leaves_streams_from_one_car(served, profile):
+    """Three DAG levels, runs of identical leaves and a leaf repeated far apart: one CAR (sent with dups=n) serves
+    the whole read, in walk order, with no block fetched a second time."""
+    store, _, url, _ = served
+    chunk = 1024
+    zeros, ones = bytes(chunk), b"\x01" * chunk
+    data = bytearray(kubo_content("deep", 400 * chunk))
+    data[10 * chunk:20 * chunk] = zeros * 10  # a run of one leaf
+    data[300 * chunk:301 * chunk] = ones  # the same leaf again, far from its first use
+    data[5 * chunk:6 * chunk] = ones
+    tiny = Profile(profile.cid_version, profile.raw_leaves, chunk_size=chunk, max_links=16)
+    root = add_bytes(bytes(data), tiny, store).cid
+    async with LyingGateway(url, "honest") as proxy:
+        gateway = GatewaySource([proxy.url])
+        assert await UnixFSReader(gateway).read(root) == data
+        assert proxy.requests == 2  # one CAR for the file, one raw block for the leaf the CAR sent only once
+        assert gateway.bytes_received < len(data) + 64 * 1024
         await gateway.close()
 
 
