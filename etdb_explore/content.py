@@ -78,10 +78,11 @@ class Client:
         return await self.reader.read(root, start, end, path=rest)
 
     async def afile(self, path: str) -> IpfsFile:
-        stat = await self.astat(path)
+        root, rest = split_ipfs_path(path)
+        stat, head = await self.reader.head(root, rest)  # one round trip: the path, the root, the first leaves
         if stat.type != "file":
             raise IsADirectoryError(f"{path} is a {stat.type}, not a file")
-        return IpfsFile(self, path, stat.cid, stat.size)
+        return IpfsFile(self, path, stat.cid, stat.size, head)
 
     # ---- plain functions --------------------------------------------------------------------------------------------
 
@@ -102,19 +103,25 @@ class Client:
 
 
 class IpfsFile:
-    """One IPFS file as :class:`etdb_explore.volumes.ByteRanges`: a name, a size, verified range reads."""
+    """One IPFS file as :class:`etdb_explore.volumes.ByteRanges`: a name, a size, verified range reads.
 
-    def __init__(self, client: Client, path: str, cid: CID, size: int) -> None:
+    ``head`` holds the file's first bytes, read (and verified) when it was opened; reads inside it cost nothing.
+    """
+
+    def __init__(self, client: Client, path: str, cid: CID, size: int, head: bytes = b"") -> None:
         self.client = client
         self.name = path
         self.cid = cid
         self.size = size
+        self.head = head
 
     async def read(self, start: int, end: int) -> bytes:
+        if end <= len(self.head):
+            return self.head[start:end]
         return await self.client.reader.read(self.cid, start, end)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (IpfsFile, (self.client, self.name, self.cid, self.size))
+        return (IpfsFile, (self.client, self.name, self.cid, self.size, self.head))
 
 
 _default: Client | None = None

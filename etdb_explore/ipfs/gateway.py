@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
@@ -29,7 +30,7 @@ RAW_ACCEPT = "application/vnd.ipld.raw"
 CAR_ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 UNHEALTHY_SECONDS = 30.0
 MAX_RETRY_AFTER = 120.0
-READ_BUFFER = 4 << 20  # lets the socket keep filling while blocks are verified
+READ_BUFFER = 1 << 20  # lets the socket keep filling while blocks are verified
 
 
 def discover_gateways(explicit: list[str] | tuple[str, ...] | str | None = None) -> list[str]:
@@ -178,8 +179,10 @@ class GatewaySource:
 
     # ---- CAR ranges ---------------------------------------------------------------------------------------------
 
-    async def car_range(self, cid: CID, start: int, end: int | None) -> AsyncIterator[tuple[CID, bytes]]:
-        """Verified blocks of file ``cid`` covering bytes [start, end), in DFS order, from one CAR request.
+    async def car_range(self, cid: CID, start: int, end: int | None,
+                        path: str = "") -> AsyncIterator[tuple[CID, bytes]]:
+        """Verified blocks of file ``cid/path`` covering bytes [start, end), in DFS order, from one CAR request:
+        the blocks that resolve ``path`` first, then the file's root and the subtree of the range.
 
         A lying or failing gateway ends the stream early (and is marked unhealthy); callers fetch what is still
         missing block by block.
@@ -190,7 +193,8 @@ class GatewaySource:
         reader = CarReader(f"{gateway.url} (CAR of {cid})", verify=False)
         end_param = "*" if end is None else end - 1
         try:
-            url = f"{gateway.url}/ipfs/{cid}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}"
+            target = f"{cid}/{quote(path.strip('/'))}".rstrip("/")
+            url = f"{gateway.url}/ipfs/{target}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}"
             async with session.get(url, headers={"Accept": CAR_ACCEPT}) as response:
                 if response.status == 429:
                     self._retry_after(gateway, response)

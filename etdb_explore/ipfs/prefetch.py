@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from .cid import CID
 from .sources import BlockSource
 
-DEFAULT_BUFFER = 8 * 1024 * 1024
+DEFAULT_BUFFER = 4 * 1024 * 1024
 RECENT_BLOCKS = 8  # blocks kept after use, for leaves repeated in a row (runs of zeros in a volume)
 
 

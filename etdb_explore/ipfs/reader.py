@@ -21,6 +21,7 @@ from .sources import BlockSource
 DEFAULT_WINDOW = 16
 CAR_MIN_BYTES = 1 << 20  # ranges from this size on are streamed as one CAR when the source offers it
 NODE_CACHE_SIZE = 512
+HEAD_BYTES = 256 * 1024  # what opening a file reads at once: an MRC header with a typical extended header
 
 
 class PathError(EtdbError, FileNotFoundError):
@@ -94,16 +95,16 @@ class UnixFSReader:
 
     # ---- paths and directories ----------------------------------------------------------------------------------
 
-    async def resolve(self, root: CID | str, path: str = "") -> CID:
+    async def resolve(self, root: CID | str, path: str = "", source: BlockSource | None = None) -> CID:
         """The CID at ``root/path`` (through plain and HAMT-sharded directories)."""
         cid = CID.decode(root)
         for segment in [s for s in path.strip("/").split("/") if s]:
             if segment in (".", ".."):
                 raise PathError(f"path segment {segment!r} is not allowed in {path!r}")
-            node = await self._node(cid)
+            node = await self._node(cid, source)
             if node.fs is None or node.fs.type not in (unixfs.DIRECTORY, unixfs.HAMT_SHARD):
                 raise PathError(f"{cid} is not a directory (resolving {segment!r} of {path!r})")
-            found = await (self._hamt_lookup(node, segment) if node.fs.type == unixfs.HAMT_SHARD else
+            found = await (self._hamt_lookup(node, segment, source) if node.fs.type == unixfs.HAMT_SHARD else
                            self._plain_lookup(node, segment))
             if found is None:
                 raise PathError(f"no {segment!r} in directory {cid} (resolving {root}/{path.strip('/')})")
@@ -115,7 +116,8 @@ class UnixFSReader:
         assert node.pb is not None
         return next((link.cid for link in node.pb.links if link.name == name), None)
 
-    async def _hamt_lookup(self, node: _Node, name: str, depth: int = 0) -> CID | None:
+    async def _hamt_lookup(self, node: _Node, name: str, source: BlockSource | None,
+                           depth: int = 0) -> CID | None:
         assert node.pb is not None
         prefix = f"{hamt.slot(name, depth):02X}"
         for link in node.pb.links:
@@ -123,7 +125,7 @@ class UnixFSReader:
             if not link_name.startswith(prefix):
                 continue
             if len(link_name) == 2:
-                return await self._hamt_lookup(await self._node(link.cid), name, depth + 1)
+                return await self._hamt_lookup(await self._node(link.cid, source), name, source, depth + 1)
             if link_name[2:] == name:
                 return link.cid
         return None
@@ -149,8 +151,8 @@ class UnixFSReader:
                 out.append(DirEntry(name[2:], link.cid, link.tsize))
         return out
 
-    async def stat(self, cid: CID | str, path: str = "") -> Stat:
-        node = await self._node(await self.resolve(cid, path))
+    async def stat(self, cid: CID | str, path: str = "", source: BlockSource | None = None) -> Stat:
+        node = await self._node(await self.resolve(cid, path, source), source)
         if node.raw is not None:  # a raw block is a whole file
             return Stat(node.cid, "file", len(node.raw))
         assert node.fs is not None and node.pb is not None
@@ -162,17 +164,38 @@ class UnixFSReader:
 
     # ---- file bytes ---------------------------------------------------------------------------------------------
 
+    def _car_source(self, cid: CID, path: str, start: int, end: int | None) -> BlockSource:
+        """The source to read through: one CAR stream (path blocks first) when the source offers it, else blocks."""
+        car_range = getattr(self.source, "car_range", None)
+        stream = car_range(cid, start, end, path) if car_range is not None else None
+        return CarPrefetch(self.source, stream) if stream is not None else self.source
+
+    async def head(self, cid: CID | str, path: str = "", size: int = HEAD_BYTES) -> tuple[Stat, bytes]:
+        """Stat ``cid/path`` and, for a file, read its first ``size`` bytes; one round trip to a gateway (a CAR of
+        the path's directories, the file's root and its first leaves), which is what opening a remote file costs."""
+        source = self._car_source(CID.decode(cid), path, 0, size)
+        try:
+            stat = await self.stat(cid, path, source)
+            if stat.type != "file":
+                return stat, b""
+            root = await self._node(stat.cid, source)
+            data = [chunk async for chunk in self._walk(root, 0, 0, min(size, stat.size), source)]
+            return stat, b"".join(data)
+        finally:
+            if isinstance(source, CarPrefetch):
+                await source.aclose()
+
     async def iter_range(self, cid: CID | str, start: int = 0, end: int | None = None,
                          path: str = "") -> AsyncIterator[bytes]:
-        """The bytes [start, end) of a file, in order, in leaf-sized chunks."""
-        target = await self.resolve(cid, path)
-        stream = None
-        car_range = getattr(self.source, "car_range", None)
-        if car_range is not None and target.codec == DAG_PB and (end is None or end - start >= CAR_MIN_BYTES):
-            stream = car_range(target, start, end)  # the CAR begins with the root: no extra round trip
-        source = CarPrefetch(self.source, stream) if stream is not None else self.source
+        """The bytes [start, end) of a file, in order, in leaf-sized chunks.
+
+        Large ranges from a gateway come as one CAR stream (``entity-bytes``), small ones as raw blocks.
+        """
+        root_cid = CID.decode(cid)
+        large = end is None or end - start >= CAR_MIN_BYTES
+        source = self._car_source(root_cid, path, start, end) if large else self.source
         try:
-            root = await self._node(target, source)
+            root = await self._node(await self.resolve(root_cid, path, source), source)
             if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
                 raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
             size = root.size

@@ -61,7 +61,8 @@ class MultiSource:
                 tried.append(f"{source.name} ({type(exc).__name__})")
         raise BlockNotFoundError(f"block {cid} not found; tried {', '.join(tried) or 'no sources'}")
 
-    def car_range(self, cid: CID, start: int, end: int | None) -> AsyncIterator[tuple[CID, bytes]] | None:
+    def car_range(self, cid: CID, start: int, end: int | None,
+                  path: str = "") -> AsyncIterator[tuple[CID, bytes]] | None:
         """A CAR stream from the first healthy source that offers one, unless an earlier source holds ``cid``."""
         for source in self._ordered():
             has = getattr(source, "has", None)
@@ -69,5 +70,5 @@ class MultiSource:
                 return None
             stream = getattr(source, "car_range", None)
             if stream is not None:
-                return stream(cid, start, end)
+                return stream(cid, start, end, path)
         return None
