@@ -24,6 +24,8 @@ from etdb_explore.ipfs.server import start_server
 from etdb_explore.ipfs.store import LocalStore
 from etdb_explore.volumes.open import open_tiltseries, open_tomogram
 
+from .ipfs.lying_gateway import LyingGateway
+
 
 @pytest.fixture(scope="module")
 def gateway(demo, tmp_path_factory):
@@ -53,6 +55,24 @@ def test_open_tomogram_reads_header_then_only_needed_slices(demo, remote):
     with mrcfile.open(_materialize(remote, path)) as ref:
         np.testing.assert_array_equal(np.asarray(vol), ref.data)
         np.testing.assert_array_equal(vol[10:20:3, 40:90, ::7], ref.data[10:20:3, 40:90, ::7])
+
+
+def test_opening_a_remote_tomogram_costs_one_round_trip(demo, gateway, tmp_path):
+    """Path resolution, the file's root and its header arrive in one CAR; a section then needs one more request."""
+    proxy = LyingGateway(gateway, "honest")
+    _sync.run(proxy.__aenter__())
+    try:
+        client = Client(tmp_path / "empty-store", [proxy.url])
+        row = demo.datasets.iloc[3]
+        path = demo.files[(demo.files.txid == row["txid"]) & (demo.files.subtype == "reconstruction")].ipfs_path
+        vol = open_tomogram("/ipfs/" + path.iloc[0], client=client)
+        vol.readahead = 0
+        assert proxy.requests == 1
+        assert vol[:2].std() > 0 and proxy.requests == 1  # the first sections came with the header
+        vol[vol.shape[0] // 2]
+        assert proxy.requests == 2
+    finally:
+        _sync.run(proxy.__aexit__(None, None, None))
 
 
 def _materialize(client, path):
