@@ -36,6 +36,8 @@ def encode_varint(n: int) -> bytes:
 
 def decode_varint(data: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
     """(value, position after it); ValueError for a truncated or over-long varint."""
+    if pos < len(data) and data[pos] < 0x80:  # one byte: most tags, lengths and codes
+        return data[pos], pos + 1
     value = shift = 0
     while True:
         if pos >= len(data):
@@ -48,6 +50,10 @@ def decode_varint(data: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint longer than 9 bytes")
+
+
+def _varint_size(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
 
 
 def _b32encode(data: bytes) -> str:
@@ -75,8 +81,9 @@ class CID:
             raise CIDError(f"unsupported multihash code 0x{self.hash_code:x}")
         if self.hash_code == SHA2_256 and len(self.digest) != 32:
             raise CIDError("sha2-256 digest must be 32 bytes")
-        object.__setattr__(self, "_bytes", self.multihash if self.version == 0 else
-                           encode_varint(1) + encode_varint(self.codec) + self.multihash)
+        if not self._bytes:
+            object.__setattr__(self, "_bytes", self.multihash if self.version == 0 else
+                               encode_varint(1) + encode_varint(self.codec) + self.multihash)
 
     @property
     def multihash(self) -> bytes:
@@ -141,8 +148,12 @@ class CID:
     @classmethod
     def read(cls, data: bytes | memoryview, pos: int) -> tuple[CID, int]:
         """A binary CID starting at ``pos``, and the position after it (as in CAR sections)."""
+        start = pos
         if data[pos:pos + 2] == b"\x12\x20":
-            return cls(0, DAG_PB, SHA2_256, bytes(data[pos + 2:pos + 34])), pos + 34
+            if pos + 34 > len(data):
+                raise CIDError("truncated multihash")
+            raw = bytes(data[pos:pos + 34])
+            return cls(0, DAG_PB, SHA2_256, raw[2:], raw), pos + 34
         version, pos = decode_varint(data, pos)
         if version != 1:
             raise CIDError(f"unsupported CID version {version}")
@@ -151,7 +162,10 @@ class CID:
         length, pos = decode_varint(data, pos)
         if pos + length > len(data):
             raise CIDError("truncated multihash")
-        return cls(1, codec, hash_code, bytes(data[pos:pos + length])), pos + length
+        raw = bytes(data[start:pos + length])
+        if len(raw) != 1 + _varint_size(codec) + _varint_size(hash_code) + _varint_size(length) + length:
+            raise CIDError("CID with a non-minimal varint")
+        return cls(1, codec, hash_code, raw[len(raw) - length:], raw), pos + length
 
     # ---- verification -------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ the trustless-gateway spec describes ``dag-scope=block|entity|all`` and ``entity
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -50,7 +50,10 @@ class ByteRange:
         return min(start, size), max(min(stop, size), min(start, size))
 
 
-def _decode(cid: CID, block: bytes) -> tuple[dagpb.PBNode | None, unixfs.UnixFSData | None]:
+Decoded = tuple[dagpb.PBNode | None, unixfs.UnixFSData | None]
+
+
+def _decode(cid: CID, block: bytes) -> Decoded:
     if cid.codec != DAG_PB:
         return None, None
     node = dagpb.decode(block, cid)
@@ -60,12 +63,34 @@ def _decode(cid: CID, block: bytes) -> tuple[dagpb.PBNode | None, unixfs.UnixFSD
         return node, None
 
 
+class NodeCache:
+    """Decoded nodes that have links (directories, interior file nodes), kept across walks: a gateway serving many
+    ranges of one file decodes its root and interior nodes once, not once per request."""
+
+    def __init__(self, size: int = 256) -> None:  # 256 interior nodes index about 11 GB of file data
+        self.size = size
+        self._nodes: OrderedDict[CID, Decoded] = OrderedDict()
+
+    def decode(self, cid: CID, block: bytes) -> Decoded:
+        hit = self._nodes.get(cid)
+        if hit is not None:
+            self._nodes.move_to_end(cid)
+            return hit
+        decoded = _decode(cid, block)
+        if decoded[0] is not None and decoded[0].links:
+            self._nodes[cid] = decoded
+            if len(self._nodes) > self.size:
+                self._nodes.popitem(last=False)
+        return decoded
+
+
 class DagWalker:
     """Yields (CID, block) pairs of a DAG for a CAR response or export, fetching from ``source``."""
 
-    def __init__(self, source: BlockSource, dups: bool = False) -> None:
+    def __init__(self, source: BlockSource, dups: bool = False, nodes: NodeCache | None = None) -> None:
         self.source = source
         self.dups = dups
+        self._decode = (nodes or NodeCache()).decode
         self._seen: set[CID] = set()
 
     async def _emit(self, cid: CID) -> tuple[CID, bytes] | None:
@@ -84,7 +109,7 @@ class DagWalker:
             if cid not in self._seen:
                 self._seen.add(cid)
                 yield cid, block
-            node, fs = _decode(cid, block)
+            node, fs = self._decode(cid, block)
             if node is None or fs is None or fs.type not in (unixfs.DIRECTORY, unixfs.HAMT_SHARD):
                 raise PathError(f"{cid} is not a directory (resolving {segment!r})")
             if fs.type == unixfs.DIRECTORY:
@@ -125,7 +150,7 @@ class DagWalker:
                 return blocks, None
             block = await self.source.get(child)
             blocks.append((child, block))
-            node, _ = _decode(child, block)
+            node, _ = self._decode(child, block)
             if node is None:
                 return blocks, None
             depth += 1
@@ -135,7 +160,7 @@ class DagWalker:
         if item is None:
             return
         yield item
-        node, _ = _decode(cid, item[1])
+        node, _ = self._decode(cid, item[1])
         for link in node.links if node else ():
             async for child in self._all(link.cid):
                 yield child
@@ -145,7 +170,7 @@ class DagWalker:
         if item is None:
             return
         yield item
-        node, fs = _decode(cid, item[1])
+        node, fs = self._decode(cid, item[1])
         if node is None or fs is None:
             return
         if fs.type == unixfs.HAMT_SHARD:  # a sharded directory's entity is all its shard nodes
@@ -187,7 +212,7 @@ class DagWalker:
                 yield cid, block
                 if cid.codec != DAG_PB or block[:1] != PB_LINKS_TAG:
                     continue  # a leaf: canonical DAG-PB writes links (field 2) before data, so none here
-                child, child_fs = _decode(cid, block)
+                child, child_fs = self._decode(cid, block)
                 if child is not None and child_fs is not None and child.links:
                     async for grandchild in self._file_range(child, child_fs, child_offset, start, stop):
                         yield grandchild

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..errors import BlockNotFoundError
 from .car import car_header, section_head
 from .cid import CID, CIDError
-from .dag import ByteRange, DagWalker, ScopeError
+from .dag import ByteRange, DagWalker, NodeCache, ScopeError
 from .reader import PathError, UnixFSReader
 from .sources import BlockSource
 
@@ -61,6 +61,7 @@ class Gateway:
     def __init__(self, source: BlockSource) -> None:
         self.source = source
         self.reader = UnixFSReader(source)
+        self.nodes = NodeCache()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         cid, path = _split(request)
@@ -93,7 +94,7 @@ class Gateway:
         entity = request.query.get("entity-bytes")
         byte_range = ByteRange.parse(entity) if entity else None
         dups = "dups=y" in request.headers.get("Accept", "")
-        walker = DagWalker(self.source, dups=dups)
+        walker = DagWalker(self.source, dups=dups, nodes=self.nodes)
         target = await self.reader.resolve(cid, path) if path else cid
         etag = f"{target}.car.{scope}.{entity or ''}.{'dups' if dups else 'nodups'}"
         response = web.StreamResponse(headers={
