@@ -87,12 +87,13 @@ def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, dest / MANIFEST)
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path) -> Any:
+    """The running sha256 of a file's bytes (run in a thread: hashing releases the GIL)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(STREAM_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 class _Progress:
@@ -116,7 +117,7 @@ async def _fetch(client: Client, row: pd.Series, dest: Path, manifest: dict[str,
     target = safe_join(dest, rel, what=f"file name of dataset {row['txid']}")
     done = manifest.get(rel)
     if target.exists() and done and int(done["size"]) == target.stat().st_size:
-        if await asyncio.to_thread(_sha256_file, target) == done["sha256"]:
+        if (await asyncio.to_thread(_sha256_file, target)).hexdigest() == done["sha256"]:
             report.skipped.append(rel)
             progress.bytes.update(target.stat().st_size)
             progress.files.update()
@@ -132,15 +133,12 @@ async def _fetch(client: Client, row: pd.Series, dest: Path, manifest: dict[str,
     if offset > stat.size:
         part.unlink()
         offset = 0
-    digest = hashlib.sha256()
-    if offset:  # resuming: the bytes already there were verified when they were written
-        with open(part, "rb") as fh:
-            while chunk := fh.read(STREAM_CHUNK):
-                digest.update(chunk)
+    # resuming: the bytes already there were verified when they were written
+    digest = await asyncio.to_thread(_sha256_file, part) if offset else hashlib.sha256()
     progress.bytes.update(offset)
     with open(part, "ab") as fh:
         async for chunk in client.reader.iter_range(stat.cid, offset, stat.size):
-            fh.write(chunk)  # page-cache writes: cheaper in place than a thread hop per block
+            fh.write(chunk)  # page-cache writes and hashing in place: cheaper here than a thread hop per batch
             digest.update(chunk)
             report.bytes += len(chunk)
             progress.bytes.update(len(chunk))
