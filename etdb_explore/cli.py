@@ -189,6 +189,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK if len(selection) else EXIT_EMPTY
 
 
+def _human(size: int) -> str:
+    """Bytes as a binary-prefixed size: 2.3 GiB."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value, i = float(size), 0
+    while value >= 1024 and i < len(units) - 1:
+        value /= 1024
+        i += 1
+    return f"{size} B" if i == 0 else f"{value:.1f} {units[i]}"
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from .download import download, report_dict
     from .index.index import Index
@@ -199,7 +209,10 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report_dict(report), indent=1))
     elif args.dry_run:
-        print(f"{len(selection)} datasets, {report.planned_bytes / 1e9:.3f} GB to download into {args.dest}")
+        for kind, (files, size) in report.planned.items():
+            print(f"{kind:>16}: {files:6d} files {_human(size):>10}")
+        print(f"{sum(n for n, _ in report.planned.values())} files of {len(selection)} datasets, "
+              f"{_human(report.planned_bytes)} in all, to download into {args.dest}")
     else:
         print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} failed "
               f"({report.bytes / 1e6:.1f} MB) into {args.dest}")

@@ -53,6 +53,14 @@ def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.D
     return files[files["subtype"].astype("string").isin(subtypes)].reset_index(drop=True)
 
 
+def plan_by_kind(files: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """(files, bytes) of each download kind among ``files`` (subtypes outside every kind count as ``others``)."""
+    kind_of = {subtype: kind for kind, subtypes in KINDS.items() for subtype in subtypes}
+    kinds = files["subtype"].astype("string").map(kind_of).fillna("others")
+    sizes = files["fsize"].fillna(0).astype("int64").groupby(kinds).agg(["count", "sum"])
+    return {str(kind): (int(row["count"]), int(row["sum"])) for kind, row in sizes.iterrows()}
+
+
 @dataclass
 class DownloadReport:
     """What a download did: files fetched, skipped (already complete), failed (with the reason), bytes moved."""
@@ -63,6 +71,7 @@ class DownloadReport:
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
     planned_bytes: int = 0
+    planned: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (files, bytes)
 
     @property
     def ok(self) -> bool:
@@ -156,7 +165,7 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
     client = client or default_client()
     dest = Path(dest)
     files = select_files(selection, kinds)
-    report = DownloadReport(dest, planned_bytes=int(files["fsize"].fillna(0).sum()))
+    report = DownloadReport(dest, planned_bytes=int(files["fsize"].fillna(0).sum()), planned=plan_by_kind(files))
     if dry_run:
         return report
     dest.mkdir(parents=True, exist_ok=True)
@@ -195,4 +204,5 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
 
 def report_dict(report: DownloadReport) -> dict[str, Any]:
     return {"dest": str(report.dest), "fetched": len(report.fetched), "skipped": len(report.skipped),
-            "failed": report.failed, "bytes": report.bytes, "planned_bytes": report.planned_bytes}
+            "failed": report.failed, "bytes": report.bytes, "planned_bytes": report.planned_bytes,
+            "planned": {k: {"files": n, "bytes": b} for k, (n, b) in report.planned.items()}}

@@ -106,6 +106,8 @@ def test_download_is_verified_resumable_and_atomic(demo, remote, tmp_path):
     dest = tmp_path / "dl"
     dry = download(selection, dest=dest, client=remote, dry_run=True, progress=False)
     assert dry.planned_bytes == int(selection.files.fsize.sum()) and not dest.exists()
+    assert sum(n for n, _ in dry.planned.values()) == len(selection.files)
+    assert sum(b for _, b in dry.planned.values()) == dry.planned_bytes and "reconstructions" in dry.planned
     first = download(selection, ["reconstructions", "images"], dest, client=remote, progress=False)
     assert first.ok and len(first.fetched) == len(selection) * 3
     manifest = read_manifest(dest)
@@ -141,30 +143,45 @@ def test_download_refuses_hostile_names(demo, remote, tmp_path):
 
 
 def test_download_cli_kill_and_resume(demo, gateway, tmp_path):
-    """A real kill (SIGKILL) mid-download, then a re-run that fetches only what is missing."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    proxy = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "benchmarks",
-                                                           "delay_proxy.py"), gateway.rsplit(":", 1)[1], "0.05"],
-                             stdout=subprocess.PIPE, text=True)
+    """A real kill (SIGKILL) mid-download, then a re-run that fetches only what is missing and resumes the .part."""
+    proxy = LyingGateway(gateway, "slow")
+    _sync.run(proxy.__aenter__())
     try:
-        slow = "http://" + proxy.stdout.readline().split()[2]
+        slow = proxy.url
         args = [sys.executable, "-m", "etdb_explore", "download", "--dest", str(tmp_path / "dl"), "--store",
                 str(tmp_path / "s"), "--gateway", slow, "--workers", "1", "--no-progress", "--kinds",
                 "tilt-series", "--species", "Caulobacter crescentus"]
         victim = subprocess.Popen(args)
-        time.sleep(2.5)
+        deadline = time.monotonic() + 120
+        parts: list = []
+        while time.monotonic() < deadline and victim.poll() is None:  # kill once a file is done and one half-done
+            parts = [p for p in (tmp_path / "dl").rglob("*.part") if _size(p) > 0]
+            if parts and read_manifest(tmp_path / "dl"):
+                break
+            time.sleep(0.02)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        done_before = len(read_manifest(tmp_path / "dl"))
+        before = read_manifest(tmp_path / "dl")
+        done_before, done_bytes = len(before), sum(int(r["size"]) for r in before.values())
+        total = len(demo.filter(species="Caulobacter crescentus"))
+        assert len(parts) == 1 and 1 <= done_before < total, "the kill did not land mid-download"
+        part_bytes = parts[0].stat().st_size
         again = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr
         report = json.loads(again.stdout)
-        total = len(demo.filter(species="Caulobacter crescentus"))
         assert report["skipped"] == done_before and report["fetched"] == total - done_before
-        assert len(read_manifest(tmp_path / "dl")) == total
+        assert report["bytes"] == report["planned_bytes"] - done_bytes - part_bytes  # the .part was resumed
+        assert len(read_manifest(tmp_path / "dl")) == total and not list((tmp_path / "dl").rglob("*.part"))
     finally:
-        proxy.terminate()
-        proxy.wait()
+        _sync.run(proxy.__aexit__(None, None, None))
+
+
+def _size(path) -> int:
+    """A file's size, 0 when it is gone (a .part renamed as it completes)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def test_benchmark_set_round_trip(demo, remote, tmp_path):

@@ -2,7 +2,7 @@
 
 Modes: ``flip`` (one bit of every body flipped), ``truncate`` (body cut short), ``other`` (another block's bytes),
 ``stall`` (headers, then silence), ``drop`` (connection closed mid-body), ``500``, ``429`` (with Retry-After),
-``honest`` (a plain proxy). Real HTTP, real sockets: the client code under test is the one used in production.
+``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s). Real HTTP, real sockets: the client code under test is the one used in production.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class LyingGateway(LocalServer):
                 k: v for k, v in request.headers.items() if k.lower() in ("accept", "range")}) as upstream:
             body = await upstream.read()
             status, ctype = upstream.status, upstream.headers.get("Content-Type", "application/octet-stream")
-        if status != 200 or self.mode == "honest":
+        if status != 200 or self.mode in ("honest", "slow"):
+            if self.mode == "slow" and status == 200:
+                return await self._trickle(request, body, ctype)
             return web.Response(status=status, body=body, content_type=ctype.split(";")[0])
         if self.mode == "flip":
             body = body[:-1] + bytes([body[-1] ^ 0x01])
@@ -65,5 +67,15 @@ class LyingGateway(LocalServer):
             request.transport.close()
             return response
         await response.write(body)
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    async def _trickle(request: web.Request, body: bytes, ctype: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": ctype})
+        await response.prepare(request)
+        for i in range(0, len(body), 64 * 1024):
+            await response.write(body[i:i + 64 * 1024])
+            await asyncio.sleep(0.015)
         await response.write_eof()
         return response
