@@ -18,7 +18,7 @@ from .cid import CID
 from .sources import BlockSource
 
 DEFAULT_BUFFER = 4 * 1024 * 1024
-RECENT_BLOCKS = 8  # blocks kept after use, for leaves repeated in a row (runs of zeros in a volume)
+RECENT_BYTES = 2 * 1024 * 1024  # blocks kept after use, for leaves repeated nearby (runs of zeros in a volume)
 
 
 class CarPrefetch:
@@ -31,6 +31,7 @@ class CarPrefetch:
         self.max_buffer = max_buffer
         self._blocks: OrderedDict[CID, bytes] = OrderedDict()
         self._recent: OrderedDict[CID, bytes] = OrderedDict()
+        self._recent_bytes = 0
         self._delivered: set[CID] = set()
         self._buffered = 0
         self._done = False
@@ -64,8 +65,9 @@ class CarPrefetch:
         if block is not None:
             self._buffered -= len(block)
             self._recent[cid] = block
-            if len(self._recent) > RECENT_BLOCKS:
-                self._recent.popitem(last=False)
+            self._recent_bytes += len(block)
+            while self._recent_bytes > RECENT_BYTES and len(self._recent) > 1:
+                self._recent_bytes -= len(self._recent.popitem(last=False)[1])
             return block
         block = self._recent.get(cid)
         if block is not None:

@@ -19,7 +19,7 @@ from .prefetch import CarPrefetch
 from .sources import BlockSource
 
 DEFAULT_WINDOW = 16
-CAR_MIN_BYTES = 1 << 20  # ranges from this size on are streamed as one CAR when the source offers it
+CAR_MIN_BYTES = 1 << 20
 NODE_CACHE_SIZE = 512
 HEAD_BYTES = 256 * 1024  # what opening a file reads at once: an MRC header with a typical extended header
 
@@ -70,9 +70,10 @@ class _Node:
 class UnixFSReader:
     """Read UnixFS DAGs from a block source (a LocalStore, a gateway client, a MultiSource, …)."""
 
-    def __init__(self, source: BlockSource, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, source: BlockSource, window: int = DEFAULT_WINDOW, car_min_bytes: int = CAR_MIN_BYTES) -> None:
         self.source = source
         self.window = window
+        self.car_min_bytes = car_min_bytes  # ranges from this size on come as one CAR stream when the source offers it
         self._nodes: OrderedDict[CID, _Node] = OrderedDict()  # interior nodes only (small)
 
     async def _node(self, cid: CID, source: BlockSource | None = None) -> _Node:
@@ -192,7 +193,7 @@ class UnixFSReader:
         Large ranges from a gateway come as one CAR stream (``entity-bytes``), small ones as raw blocks.
         """
         root_cid = CID.decode(cid)
-        large = end is None or end - start >= CAR_MIN_BYTES
+        large = end is None or end - start >= self.car_min_bytes
         source = self._car_source(root_cid, path, start, end) if large else self.source
         try:
             root = await self._node(await self.resolve(root_cid, path, source), source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,16 @@ def expected_files(conformance: Path) -> dict[tuple[str, str], bytes]:
             b"hello from a percent encoded filename\n",
     })
     return files
+
+
+async def check_conformance_reads(reader, roots: dict[str, str], conformance: Path, ranges: int = 25,
+                                  seed: int = 5) -> None:
+    """Every conformance file read whole and by ``ranges`` random byte ranges through ``reader``, plus the edges."""
+    rng = random.Random(seed)
+    for (car, path), content in expected_files(conformance).items():
+        assert await reader.read(roots[car], path=path) == content, (car, path)
+        spans = [(0, 0), (0, 1), (len(content) - 1, len(content))]
+        spans += sorted((a, rng.randrange(a, len(content) + 1)) for a in
+                        (rng.randrange(0, len(content) + 1) for _ in range(ranges)))
+        for a, b in spans:
+            assert await reader.read(roots[car], a, b, path=path) == content[a:b], (car, path, a, b)

@@ -21,6 +21,7 @@ class LyingGateway(LocalServer):
         self.mode = mode
         self.retry_after = retry_after
         self.requests = 0
+        self.paths: list[str] = []  # path and query of every request, in order
         self._session: aiohttp.ClientSession | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -38,6 +39,7 @@ class LyingGateway(LocalServer):
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.paths.append(request.path_qs)
         if self.mode == "500":
             return web.Response(status=500, text="internal error")
         if self.mode == "429":

@@ -17,7 +17,7 @@ from etdb_explore.ipfs.reader import PathError, UnixFSReader
 from etdb_explore.ipfs.sources import MultiSource
 from etdb_explore.ipfs.store import LocalStore
 
-from .conftest import expected_files, kubo_content
+from .conftest import check_conformance_reads, kubo_content
 
 
 def test_importer_reproduces_every_kubo_cid(kubo_vectors):
@@ -56,18 +56,7 @@ def test_identity_cids_inline_their_block():
 
 def test_every_conformance_file_reads_fully_and_by_ranges(conformance_store, conformance):
     store, roots = conformance_store
-    reader = UnixFSReader(store, window=2)
-    rng = random.Random(5)
-
-    async def check():
-        for (car, path), content in expected_files(conformance).items():
-            assert await reader.read(roots[car], path=path) == content, (car, path)
-            for _ in range(25):
-                a = rng.randrange(0, len(content) + 1)
-                b = rng.randrange(a, len(content) + 1)
-                assert await reader.read(roots[car], a, b, path=path) == content[a:b], (car, path, a, b)
-
-    asyncio.run(check())
+    asyncio.run(check_conformance_reads(UnixFSReader(store, window=2), roots, conformance))
 
 
 def test_directories_symlinks_and_paths(conformance_store):
