@@ -3,6 +3,11 @@
 The ETDB's metadata are signed OIP 0.42 Research-Tomogram records on the FLO blockchain; its files live on IPFS.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BlockNotFoundError,
     EtdbError,
@@ -13,20 +18,38 @@ from .errors import (
     UnsafePathError,
     VerificationError,
 )
-from .benchmark_set import BenchmarkSet
-from .content import Client
-from .download import download
-from .flo import PrivateKey, verify_message
-from .index.index import Index
-from .records import Record, parse_record
-from .volumes import MrcError, TiltSeries, Volume, preview
-from .volumes.open import open_tiltseries, open_tomogram
+
+if TYPE_CHECKING:
+    from .index.index import Index
 
 __version__ = "0.1.0"
+
+# Public names and the modules that define them, imported on first use: `import etdb_explore.ipfs` (the gateway
+# server, the importer) then starts without loading pandas.
+_LAZY = {
+    "BenchmarkSet": ".benchmark_set", "Client": ".content", "download": ".download", "PrivateKey": ".flo",
+    "verify_message": ".flo", "Index": ".index.index", "Record": ".records", "parse_record": ".records",
+    "MrcError": ".volumes", "TiltSeries": ".volumes", "Volume": ".volumes", "preview": ".volumes",
+    "open_tiltseries": ".volumes.open", "open_tomogram": ".volumes.open",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def load_index(source=None, *, refresh: bool = False, verified_only: bool = True) -> Index:  # noqa: ANN001
     """Load the ETDB index: from the demo ETDB (default), an index source, or a snapshot folder."""
+    from .index.index import Index
+
     return Index.load(source, refresh=refresh, verified_only=verified_only)
 
 
