@@ -21,8 +21,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,31 +34,16 @@ from etdb_explore.ipfs.server import start_server
 from etdb_explore.ipfs.store import LocalStore
 
 from .conftest import expected_files
+from .npm_deps import NODE, npm_folder
 
 INTEROP = Path(__file__).with_name("interop")
-NODE, NPM = shutil.which("node"), shutil.which("npm")
 DEEP = Profile(cid_version=1, raw_leaves=True, chunk_size=65536, max_links=3)
-
-
-def _installed() -> bool:
-    """npm's hidden lockfile is written last by an install; one older than the manifests means a stale install."""
-    hidden = INTEROP / "node_modules" / ".package-lock.json"
-    return hidden.is_file() and all(hidden.stat().st_mtime >= (INTEROP / name).stat().st_mtime
-                                    for name in ("package.json", "package-lock.json"))
 
 
 @pytest.fixture(scope="session")
 def helia() -> Path:
     """The folder of fetch.mjs with its npm dependencies installed (``npm ci`` if needed)."""
-    if NODE is None or NPM is None:
-        missing = " and ".join(name for name, found in (("node", NODE), ("npm", NPM)) if found is None)
-        pytest.skip(f"the Helia interop test needs Node.js and npm: {missing} not found on PATH")
-    if not _installed():
-        done = subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=INTEROP, capture_output=True, text=True,
-                              timeout=900, stdin=subprocess.DEVNULL)
-        if done.returncode != 0:
-            pytest.fail(f"npm ci in {INTEROP} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return INTEROP
+    return npm_folder(INTEROP, "the Helia interop test")
 
 
 async def helia_fetch(folder: Path, gateway: str, paths: list[str], timeout_ms: int = 20000) -> dict[str, dict]:
