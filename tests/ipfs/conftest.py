@@ -37,13 +37,18 @@ def conformance(vectors: Path) -> Path:
 def conformance_store(tmp_path, conformance) -> tuple[LocalStore, dict[str, str]]:
     """Every gateway-conformance CAR imported into a fresh store; returns the store and CAR name → root CID."""
     store = LocalStore(tmp_path / "store")
+    return store, import_conformance(store, conformance)
+
+
+def import_conformance(store: LocalStore, conformance: Path) -> dict[str, str]:
+    """Every block of every conformance CAR put into ``store``; CAR name → root CID."""
     roots = {}
     for car in sorted(conformance.glob("*.car")):
         car_roots, blocks = read_car(car.read_bytes(), car.name)
         for cid, block in blocks:
             store.put(cid, block)
         roots[car.stem] = str(car_roots[0])
-    return store, roots
+    return roots
 
 
 # The files the conformance CARs hold (their published recipes): (car, path) → content.

@@ -11,7 +11,7 @@ from etdb_explore.ipfs.kubo import KuboSource, api_url, discover_api
 from etdb_explore.ipfs.reader import UnixFSReader
 from etdb_explore.ipfs.store import LocalStore
 
-from .conftest import kubo_content
+from .conftest import check_conformance_reads, import_conformance, kubo_content
 from .kubo_standin import KuboStandIn
 
 pytest.importorskip("aioipfs")
@@ -71,3 +71,9 @@ def test_api_discovery(monkeypatch, tmp_path):
     assert api_url("/ip6/::1/tcp/5001") == "http://[::1]:5001"
     with pytest.raises(Exception, match="cannot use"):
         api_url("/unix/tmp/sock")
+
+
+async def test_every_conformance_file_and_many_ranges(kubo, conformance):
+    """The conformance DAGs in the node's store, every file read back through KuboSource."""
+    node, source = kubo
+    await check_conformance_reads(UnixFSReader(source), import_conformance(node.store, conformance), conformance)

@@ -44,6 +44,7 @@ from etdb_explore.ipfs.kubo import CLIENT_GRACE, KuboSource, api_url, discover_a
 from etdb_explore.ipfs.reader import UnixFSReader
 from etdb_explore.ipfs.store import LocalStore
 
+from .conftest import check_conformance_reads
 from .npm_deps import NODE, npm_folder
 
 pytest.importorskip("aioipfs")
@@ -314,3 +315,13 @@ def test_the_node_only_uses_loopback(jsipfs):
     assert sockets and any(local == "127.0.0.1" for _, local, _ in sockets)
     assert all(table == "tcp" and local == "127.0.0.1" and remote in ("127.0.0.1", "0.0.0.0")
                for table, local, remote in sockets), sockets
+
+
+async def test_every_conformance_file_and_many_ranges_through_the_node(source, jsipfs, conformance):
+    """The gateway-conformance CARs imported into the node (``dag/import``), every file read back through
+    KuboSource whole and by many ranges."""
+    roots = {}
+    for car in sorted(conformance.glob("*.car")):
+        await rpc(jsipfs, "dag/import", car.read_bytes())
+        roots[car.stem] = str(read_car(car.read_bytes(), car.name)[0][0])
+    await check_conformance_reads(UnixFSReader(source), roots, conformance, ranges=10)
