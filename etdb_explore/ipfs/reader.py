@@ -8,6 +8,7 @@ bounded by the window whatever the range. Every block comes from a BlockSource a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -165,26 +166,30 @@ class UnixFSReader:
 
     # ---- file bytes ---------------------------------------------------------------------------------------------
 
-    def _car_source(self, cid: CID, path: str, start: int, end: int | None) -> BlockSource:
+    @contextlib.asynccontextmanager
+    async def _streamed(self, cid: CID, path: str, start: int, end: int | None) -> AsyncIterator[BlockSource]:
         """The source to read through: one CAR stream (path blocks first) when the source offers it, else blocks."""
         car_range = getattr(self.source, "car_range", None)
         stream = car_range(cid, start, end, path) if car_range is not None else None
-        return CarPrefetch(self.source, stream) if stream is not None else self.source
+        if stream is None:
+            yield self.source
+            return
+        prefetch = CarPrefetch(self.source, stream)
+        try:
+            yield prefetch
+        finally:
+            await prefetch.aclose()
 
     async def head(self, cid: CID | str, path: str = "", size: int = HEAD_BYTES) -> tuple[Stat, bytes]:
         """Stat ``cid/path`` and, for a file, read its first ``size`` bytes; one round trip to a gateway (a CAR of
         the path's directories, the file's root and its first leaves), which is what opening a remote file costs."""
-        source = self._car_source(CID.decode(cid), path, 0, size)
-        try:
+        async with self._streamed(CID.decode(cid), path, 0, size) as source:
             stat = await self.stat(cid, path, source)
             if stat.type != "file":
                 return stat, b""
             root = await self._node(stat.cid, source)
             data = [chunk async for chunk in self._walk(root, 0, 0, min(size, stat.size), source)]
             return stat, b"".join(data)
-        finally:
-            if isinstance(source, CarPrefetch):
-                await source.aclose()
 
     async def iter_range(self, cid: CID | str, start: int = 0, end: int | None = None,
                          path: str = "") -> AsyncIterator[bytes]:
@@ -193,22 +198,26 @@ class UnixFSReader:
         Large ranges from a gateway come as one CAR stream (``entity-bytes``), small ones as raw blocks.
         """
         root_cid = CID.decode(cid)
-        large = end is None or end - start >= self.car_min_bytes
-        source = self._car_source(root_cid, path, start, end) if large else self.source
-        try:
-            root = await self._node(await self.resolve(root_cid, path, source), source)
-            if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
-                raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
-            size = root.size
-            end = size if end is None else min(end, size)
-            if start < 0 or start > end:
-                raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
-            if start < end:
-                async for chunk in self._walk(root, 0, start, end, source):
-                    yield chunk
-        finally:
-            if isinstance(source, CarPrefetch):
-                await source.aclose()
+        if end is not None and end - start < self.car_min_bytes:
+            async for chunk in self._range(root_cid, path, start, end, self.source):
+                yield chunk
+            return
+        async with self._streamed(root_cid, path, start, end) as source:
+            async for chunk in self._range(root_cid, path, start, end, source):
+                yield chunk
+
+    async def _range(self, root_cid: CID, path: str, start: int, end: int | None,
+                     source: BlockSource) -> AsyncIterator[bytes]:
+        root = await self._node(await self.resolve(root_cid, path, source), source)
+        if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
+            raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
+        size = root.size
+        end = size if end is None else min(end, size)
+        if start < 0 or start > end:
+            raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
+        if start < end:
+            async for chunk in self._walk(root, 0, start, end, source):
+                yield chunk
 
     def _window(self, source: BlockSource) -> int:
         """Blocks to fetch ahead: one while a CAR stream delivers them in walk order, else the window."""
