@@ -70,8 +70,11 @@ class DownloadReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
-    planned_bytes: int = 0
     planned: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (files, bytes)
+
+    @property
+    def planned_bytes(self) -> int:
+        return sum(size for _, size in self.planned.values())
 
     @property
     def ok(self) -> bool:
@@ -165,7 +168,7 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
     client = client or default_client()
     dest = Path(dest)
     files = select_files(selection, kinds)
-    report = DownloadReport(dest, planned_bytes=int(files["fsize"].fillna(0).sum()), planned=plan_by_kind(files))
+    report = DownloadReport(dest, planned=plan_by_kind(files))
     if dry_run:
         return report
     dest.mkdir(parents=True, exist_ok=True)

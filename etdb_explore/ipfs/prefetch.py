@@ -85,7 +85,8 @@ class CarPrefetch:
                     break  # the stream will not (again) deliver it
                 if self._buffered >= self.max_buffer and self._blocks:
                     # a full buffer without the next block the reader wants holds blocks nobody asked for
-                    self._take(next(iter(self._blocks)))
+                    _, unwanted = self._blocks.popitem(last=False)
+                    self._buffered -= len(unwanted)
                     self._changed.notify_all()
                 await self._changed.wait()
         return await self.fallback.get(cid)

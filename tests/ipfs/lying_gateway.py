@@ -2,7 +2,8 @@
 
 Modes: ``flip`` (one bit of every body flipped), ``truncate`` (body cut short), ``other`` (another block's bytes),
 ``stall`` (headers, then silence), ``drop`` (connection closed mid-body), ``500``, ``429`` (with Retry-After),
-``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s). Real HTTP, real sockets: the client code under test is the one used in production.
+``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s). Real HTTP, real sockets: the client code under
+test is the one used in production.
 """
 
 from __future__ import annotations
