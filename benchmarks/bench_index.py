@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from etdb_explore import Index
-from etdb_explore.sample import ETDB_SIZE, synthetic_records
+from etdb_explore.demo.sample import ETDB_SIZE, synthetic_records
 
 OUT = Path(__file__).parent / "out"
 TYPICAL = dict(species="Vibrio cholerae", tilt_range=(-60, 60), defocus=(-8, -4), microscope="Caltech Polara",

@@ -38,7 +38,7 @@ def _peak_rss_mb() -> float:
 # ---- clients (each in its own process) ----------------------------------------------------------------------------
 
 def client_first_slice(url: str, path: str) -> dict:
-    from etdb_explore.content import Client
+    from etdb_explore.content.client import Client
     from etdb_explore.volumes.open import open_tomogram
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,8 +73,8 @@ def client_whole_then_mrcfile(url: str, path: str) -> dict:
 
 
 def client_download(url: str, snapshot: str) -> dict:
-    from etdb_explore.content import Client
-    from etdb_explore.download import download
+    from etdb_explore.content.client import Client
+    from etdb_explore.datasets.download import download
     from etdb_explore.index.index import Index
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,9 +131,9 @@ def run(kind: str, *args: str, repeat: int = 1) -> dict:
 # ---- the benchmark -----------------------------------------------------------------------------------------------
 
 def _signed_index(location: str, files: list[tuple[str, int, str]], folder: Path) -> str:
-    from etdb_explore.flo import PrivateKey
     from etdb_explore.index.index import Index
     from etdb_explore.records import Record, normalize_artifact
+    from etdb_explore.records.flo import PrivateKey
 
     key = PrivateKey.from_seed("bench", "testnet")
     art = normalize_artifact({
@@ -181,7 +181,7 @@ def bench(quick: bool) -> None:
                 whole = run("whole", via, path, repeat=3)
                 assert lazy["checksum"] == whole["checksum"]
                 print(f"\n[{label}]")
-                print(f"  (medians: first slice of 7 runs, the rest of 3; each run a fresh process)")
+                print("  (medians: first slice of 7 runs, the rest of 3; each run a fresh process)")
                 print(f"  first slice, lazy + verified : {lazy['seconds'] * 1e3:8.1f} ms, "
                       f"{lazy['bytes'] / MiB:7.2f} MiB transferred")
                 print(f"  download whole + mrcfile    : {whole['seconds'] * 1e3:8.1f} ms, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from etdb_explore.errors import (
     BlockNotFoundError,
     EtdbError,
     MultipartError,
@@ -20,17 +20,20 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .index.index import Index
+    from pathlib import Path
+
+    from etdb_explore.index.index import Index
+    from etdb_explore.index.sources.base import IndexSource
 
 __version__ = "0.1.0"
 
 # Public names and the modules that define them, imported on first use: `import etdb_explore.ipfs` (the gateway
 # server, the importer) then starts without loading pandas.
 _LAZY = {
-    "BenchmarkSet": ".benchmark_set", "Client": ".content", "download": ".download", "PrivateKey": ".flo",
-    "verify_message": ".flo", "Index": ".index.index", "Record": ".records", "parse_record": ".records",
-    "MrcError": ".volumes", "TiltSeries": ".volumes", "Volume": ".volumes", "preview": ".volumes",
-    "open_tiltseries": ".volumes.open", "open_tomogram": ".volumes.open",
+    "BenchmarkSet": ".datasets.benchmark_set", "Client": ".content.client", "download": ".datasets.download",
+    "PrivateKey": ".records.flo", "verify_message": ".records.flo", "Index": ".index.index", "Record": ".records",
+    "parse_record": ".records", "MrcError": ".volumes", "TiltSeries": ".volumes", "Volume": ".volumes",
+    "preview": ".volumes", "open_tiltseries": ".volumes.open", "open_tomogram": ".volumes.open",
 }
 
 
@@ -46,11 +49,27 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 
-def load_index(source=None, *, refresh: bool = False, verified_only: bool = True) -> Index:  # noqa: ANN001
-    """Load the ETDB index: from the demo ETDB (default), an index source, or a snapshot folder."""
-    from .index.index import Index
+def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool = False,
+               verified_only: bool = True) -> Index:
+    """Load the ETDB index: the local demo ETDB (``None``, the default), an index source, or a snapshot folder.
 
-    return Index.load(source, refresh=refresh, verified_only=verified_only)
+    Remote sources (:class:`~etdb_explore.index.sources.oipd.OipdSource`, ``FlodSource``) are harvested once and
+    cached as snapshots in the user cache dir; ``refresh=True`` harvests again. Every record's signature is
+    checked; with ``verified_only`` records that fail go to :attr:`Index.rejected`.
+
+    Returns:
+        The :class:`Index`.
+
+    Raises:
+        SourceError: a remote source failed. EtdbError: a snapshot folder is unreadable.
+    """
+    if source is None:
+        from etdb_explore.demo import demo_index
+
+        return demo_index()
+    from etdb_explore.index.loading import load_source
+
+    return load_source(source, refresh=refresh, verified_only=verified_only)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import EtdbError
+from etdb_explore.errors import EtdbError
 
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 
@@ -76,7 +76,7 @@ def _add_content_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from .content import Client
+    from etdb_explore.content.client import Client
 
     return Client(args.store, False if args.offline else args.gateway, args.kubo)
 
@@ -137,12 +137,12 @@ def _source(args: argparse.Namespace) -> Any:
     if spec == "demo":
         return None
     if spec == "oipd" or spec.startswith("oipd="):
-        from .index.sources.oipd import OipdSource
+        from etdb_explore.index.sources.oipd import OipdSource
 
         url = spec.partition("=")[2]
         return OipdSource(url, publisher=args.publisher) if url else OipdSource(publisher=args.publisher)
     if spec.startswith("flod="):
-        from .index.sources.flod import FlodSource
+        from etdb_explore.index.sources.flod import FlodSource
 
         return FlodSource(spec.partition("=")[2])
     return Path(spec)
@@ -173,9 +173,9 @@ def _emit(table: Any, fmt: str, output: Path | None) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .index.index import Index
+    from etdb_explore import load_index
 
-    index = Index.load(_source(args), refresh=args.refresh)
+    index = load_index(_source(args), refresh=args.refresh)
     selection = index.filter(**_filters(args))
     table = selection.datasets
     if args.columns != "all":
@@ -200,10 +200,10 @@ def _human(size: int) -> str:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .download import download, report_dict
-    from .index.index import Index
+    from etdb_explore import load_index
+    from etdb_explore.datasets.download import download, report_dict
 
-    selection = Index.load(_source(args), refresh=args.refresh).filter(**_filters(args))
+    selection = load_index(_source(args), refresh=args.refresh).filter(**_filters(args))
     report = download(selection, args.kinds, args.dest, args.workers, _client(args), args.dry_run,
                       progress=not (args.json or args.no_progress))
     if args.json:
@@ -222,7 +222,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .main_job import run_main_job
+    from etdb_explore.demo.main_job import run_main_job
 
     summary = run_main_job(rebuild=args.rebuild, quiet=args.json)
     if args.json:
@@ -233,8 +233,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .ipfs.server import start_server
-    from .ipfs.store import LocalStore
+    from etdb_explore.ipfs.gateway_server import start_server
+    from etdb_explore.ipfs.sources.store import LocalStore
 
     store = LocalStore(args.store)
 
@@ -254,8 +254,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, add_directory, add_file
-    from .ipfs.store import LocalStore
+    from etdb_explore.ipfs.build.importer import (
+        KUBO_CIDV1,
+        KUBO_DEFAULT,
+        add_directory,
+        add_file,
+    )
+    from etdb_explore.ipfs.sources.store import LocalStore
 
     profile = KUBO_CIDV1 if args.cid_version == 1 else KUBO_DEFAULT
     if args.nocopy and args.cid_version != 1:
@@ -274,9 +279,9 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_car(args: argparse.Namespace) -> int:
-    from ._sync import run
-    from .ipfs.carfiles import export_car, import_car
-    from .ipfs.store import LocalStore
+    from etdb_explore.ipfs.build.carfiles import export_car, import_car
+    from etdb_explore.ipfs.sources.store import LocalStore
+    from etdb_explore.util.bridge import run
 
     store = LocalStore(args.store)
     if args.action == "import":

@@ -32,7 +32,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("IPFS_GATEWAY", "http://127.0.0.1:9")
     monkeypatch.delenv("IPFS_API", raising=False)
-    from etdb_explore.content import set_default_client
+    from etdb_explore.content.client import set_default_client
 
     set_default_client(None)
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from etdb_explore import Index
-from etdb_explore.sample import synthetic_records
+from etdb_explore.demo.sample import synthetic_records
 
 
 def etdb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

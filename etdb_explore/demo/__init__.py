@@ -8,10 +8,10 @@ from pathlib import Path
 
 import platformdirs
 
-from ..errors import EtdbError
-from ..index.index import Index
-from ..index.snapshot import read_manifest
-from ..ipfs.store import LocalStore
+from etdb_explore.errors import EtdbError
+from etdb_explore.index.index import Index
+from etdb_explore.index.snapshot import read_manifest
+from etdb_explore.ipfs.sources.store import LocalStore
 
 DEMO_VERSION = 1
 
@@ -32,7 +32,7 @@ def _ready(folder: Path, store: LocalStore) -> bool:
 
 def demo_index(rebuild: bool = False, store: LocalStore | None = None) -> Index:
     """The demo index; the first call builds the demo ETDB (about a minute), later calls read its snapshot."""
-    from .build import build_demo
+    from etdb_explore.demo.build import build_demo
 
     folder = demo_dir()
     store = store or LocalStore()

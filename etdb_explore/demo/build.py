@@ -22,13 +22,13 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from ..flo import PrivateKey
-from ..ipfs.importer import KUBO_DEFAULT, add_directory
-from ..ipfs.store import LocalStore
-from ..records import Record, normalize_artifact
-from ..sample import DEMO_TAGS
-from .phantom import PhantomSpec, make_phantom
-from .tomography import back_project, project
+from etdb_explore.demo.phantom import PhantomSpec, make_phantom
+from etdb_explore.demo.sample import DEMO_TAGS
+from etdb_explore.demo.tomography import back_project, project
+from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_directory
+from etdb_explore.ipfs.sources.store import LocalStore
+from etdb_explore.records import Record, normalize_artifact
+from etdb_explore.records.flo import PrivateKey
 
 DEMO_KEY_SEED = "etdb-explore demo ETDB key"
 DEMO_SPECIES: tuple[tuple[str, int, str], ...] = (

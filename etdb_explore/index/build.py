@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import EtdbError
-from ..records import Record, parse_record
-from .sources.base import Rejection
+from etdb_explore.errors import EtdbError
+from etdb_explore.index.sources.base import Rejection
+from etdb_explore.records import Record, parse_record
 
 VERIFY_BATCH = 512
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import Record
+from etdb_explore.records import Record
 
 DATASET_COLUMNS: dict[str, str] = {
     "txid": "string",

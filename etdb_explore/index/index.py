@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import filters
-from .build import check_records
-from .frame import REJECTED_COLUMNS, records_to_frames, typed_frame
+from etdb_explore.index import filters
+from etdb_explore.index.build import check_records
+from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..records import Record
-    from .sources.base import IndexSource
+    from etdb_explore.records import Record
 
 
 @dataclass
@@ -70,26 +69,15 @@ class Index:
                    {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
 
     @classmethod
-    def load(cls, source: IndexSource | str | Path | None = None, *, refresh: bool = False,
-             verified_only: bool = True) -> Index:
-        """Load an index from a source, a snapshot folder, or (None) the local demo ETDB.
-
-        Remote sources are cached as snapshots in the user cache dir; ``refresh=True`` harvests again.
-        """
-        from .loading import load_index
-
-        return load_index(source, refresh=refresh, verified_only=verified_only)
-
-    @classmethod
     def from_snapshot(cls, path: str | Path, *, verify: bool = False) -> Index:
         """Read a snapshot written by :meth:`to_snapshot`; ``verify=True`` re-checks every signature."""
-        from .snapshot import read_snapshot
+        from etdb_explore.index.snapshot import read_snapshot
 
         return read_snapshot(Path(path), verify=verify)
 
     def to_snapshot(self, path: str | Path) -> Path:
         """Write Parquet tables plus the raw signed records (JSONL) to folder ``path``."""
-        from .snapshot import write_snapshot
+        from etdb_explore.index.snapshot import write_snapshot
 
         return write_snapshot(self, Path(path))
 
@@ -97,7 +85,7 @@ class Index:
     def records(self) -> dict[str, Record]:
         """txid → the signed record of every dataset in this index."""
         if self._records is None:
-            from .snapshot import read_records
+            from etdb_explore.index.snapshot import read_records
 
             wanted = set(self.datasets["txid"].dropna())
             self._records = {t: r for t, r in read_records(self._snapshot).items() if t in wanted} \
@@ -184,12 +172,12 @@ class Index:
 
     def plot_tilt_coverage(self, ax: Any = None) -> Figure:
         """Horizontal bars of each dataset's tilt range, sorted by span (matplotlib Figure)."""
-        from .summary import plot_tilt_coverage
+        from etdb_explore.index.summary import plot_tilt_coverage
 
         return plot_tilt_coverage(self.datasets, ax)
 
     def plot_defocus(self, ax: Any = None, bins: int = 40) -> Figure:
         """Histogram of defocus (µm) (matplotlib Figure)."""
-        from .summary import plot_defocus
+        from etdb_explore.index.summary import plot_defocus
 
         return plot_defocus(self.datasets, ax, bins)

@@ -1,4 +1,4 @@
-"""Which source an ``Index.load`` argument names, and the on-disk cache of remote sources."""
+"""Loading an index from a source or a snapshot folder, and the on-disk cache of remote sources."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import platformdirs
 
-from .._sync import run
-from .index import Index
-from .snapshot import read_manifest
-from .sources.base import IndexSource
+from etdb_explore.index.index import Index
+from etdb_explore.index.snapshot import read_manifest
+from etdb_explore.index.sources.base import IndexSource
+from etdb_explore.util.bridge import run
 
 
 def cache_dir() -> Path:
@@ -28,12 +28,15 @@ def harvest_index(source: IndexSource, verified_only: bool = True) -> Index:
     return Index.from_records(harvest.records, source.name, rejected=harvest.rejected, verified_only=verified_only)
 
 
-def load_index(source: IndexSource | str | Path | None, *, refresh: bool = False,
-               verified_only: bool = True) -> Index:
-    if source is None:
-        from ..demo import demo_index
+def load_source(source: IndexSource | str | Path, *, refresh: bool = False, verified_only: bool = True) -> Index:
+    """The index of ``source``: a snapshot folder (read), or an index source (harvested, cached on disk).
 
-        return demo_index()
+    Returns:
+        The :class:`Index`.
+
+    Raises:
+        SourceError: the source failed. EtdbError: the snapshot folder is not a snapshot.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         read_manifest(path)

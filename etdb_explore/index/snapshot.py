@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import EtdbError
-from ..records import Change, Record, parse_record
+from etdb_explore.errors import EtdbError
+from etdb_explore.records import Change, Record, parse_record
 
 if TYPE_CHECKING:
-    from .index import Index
+    from etdb_explore.index.index import Index
 
 FORMAT = "etdb-explore-snapshot"
 VERSION = 1
@@ -66,7 +66,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def read_snapshot(folder: Path, verify: bool = False) -> Index:
     """The Index of a snapshot; with ``verify`` the records are re-parsed and every signature re-checked."""
-    from .index import Index
+    from etdb_explore.index.index import Index
 
     manifest = read_manifest(folder)
     if verify:

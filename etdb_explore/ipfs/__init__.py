@@ -1,13 +1,22 @@
 """Verified IPFS content: CIDs, UnixFS, CAR, the Kubo-compatible importer, block sources, reader and gateway."""
 
-from .carfiles import export_car, import_car
-from .cid import CID, CIDError
-from .gateway import GatewaySource, discover_gateways
-from .importer import KUBO_CIDV1, KUBO_DEFAULT, Added, Profile, add_bytes, add_directory, add_file, add_stream
-from .reader import DirEntry, PathError, Stat, UnixFSReader
-from .server import make_app, start_server
-from .sources import BlockSource, MultiSource
-from .store import LocalStore, default_store_path
+from etdb_explore.ipfs.build.carfiles import export_car, import_car
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    Added,
+    Profile,
+    add_bytes,
+    add_directory,
+    add_file,
+    add_stream,
+)
+from etdb_explore.ipfs.dag.reader import DirEntry, PathError, Stat, UnixFSReader
+from etdb_explore.ipfs.formats.cid import CID, CIDError
+from etdb_explore.ipfs.gateway_server import make_app, start_server
+from etdb_explore.ipfs.sources.base import BlockSource, MultiSource
+from etdb_explore.ipfs.sources.gateway import GatewaySource, discover_gateways
+from etdb_explore.ipfs.sources.store import LocalStore, default_store_path
 
 __all__ = [
     "Added", "BlockSource", "CID", "CIDError", "DirEntry", "GatewaySource", "KUBO_CIDV1", "KUBO_DEFAULT",

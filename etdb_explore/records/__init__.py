@@ -1,8 +1,23 @@
 """OIP 0.42 Research-Tomogram records: parsing, go-etdb serialization, signatures, multipart, edits."""
 
-from .artifact import normalize_artifact, serialize_artifact
-from .multipart import MultipartAssembler, Part, is_multipart, parse_part, sign_parts, split_flodata
-from .record import Change, Deactivate, Edit, Message, Record, parse_message, parse_record
+from etdb_explore.records.artifact import normalize_artifact, serialize_artifact
+from etdb_explore.records.multipart import (
+    MultipartAssembler,
+    Part,
+    is_multipart,
+    parse_part,
+    sign_parts,
+    split_flodata,
+)
+from etdb_explore.records.record import (
+    Change,
+    Deactivate,
+    Edit,
+    Message,
+    Record,
+    parse_message,
+    parse_record,
+)
 
 __all__ = [
     "Change", "Deactivate", "Edit", "Message", "MultipartAssembler", "Part", "Record", "is_multipart",

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RecordError
-from . import gojson
-from .schema import ALIASES, BOOL_FIELDS, FLOAT_FIELDS, GO_TYPES, INT_FIELDS, MANDATORY, NESTED, RANKS
+from etdb_explore.errors import RecordError
+from etdb_explore.records import gojson
+from etdb_explore.records.schema import (
+    ALIASES,
+    BOOL_FIELDS,
+    FLOAT_FIELDS,
+    GO_TYPES,
+    INT_FIELDS,
+    MANDATORY,
+    NESTED,
+    RANKS,
+)
 
 
 def _typed(key: str, value: Any, where: str) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import EtdbError
-from .record import Deactivate, Edit, Message, Record
+from etdb_explore.errors import EtdbError
+from etdb_explore.records.record import Deactivate, Edit, Message, Record
 
 
 def apply_messages(messages: Iterable[Message]) -> tuple[list[Record], list[tuple[str | None, str]]]:

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import flo
-from ..errors import MultipartError
+from etdb_explore.errors import MultipartError
+from etdb_explore.records import flo
 
 MAX_FLO_DATA = 1040
 FIRST_CHUNK = 840

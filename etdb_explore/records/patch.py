@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..errors import RecordError
+from etdb_explore.errors import RecordError
 
 
 def _unescape(token: str) -> str:

@@ -6,10 +6,14 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import flo
-from ..errors import RecordError
-from .artifact import missing_fields, normalize_artifact, serialize_artifact
-from .patch import apply_patch, squashed_to_operations
+from etdb_explore.errors import RecordError
+from etdb_explore.records import flo
+from etdb_explore.records.artifact import (
+    missing_fields,
+    normalize_artifact,
+    serialize_artifact,
+)
+from etdb_explore.records.patch import apply_patch, squashed_to_operations
 
 
 @dataclass(frozen=True)

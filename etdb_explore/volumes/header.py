@@ -11,8 +11,8 @@ import mrcfile.utils
 import numpy as np
 from mrcfile.mrcinterpreter import MrcInterpreter
 
-from ..errors import EtdbError
-from .byteranges import ByteRanges
+from etdb_explore.errors import EtdbError
+from etdb_explore.volumes.byteranges import ByteRanges
 
 HEADER_SIZE = 1024
 MAX_EXTENDED_HEADER = 64 * 1024 * 1024  # FEI extended headers of long series stay well below this

@@ -7,16 +7,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import _sync
-from ..content import Client, default_client, split_ipfs_path
-from ..errors import EtdbError
-from ..ipfs.reader import PathError
-from .header import read_header
-from .tiltseries import TiltSeries, angles_from_extended_header, angles_from_record, parse_tilt_file
-from .volume import Volume
+from etdb_explore.content.client import Client, default_client
+from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.dag.reader import PathError
+from etdb_explore.util import bridge
+from etdb_explore.volumes.header import read_header
+from etdb_explore.volumes.tiltseries import (
+    TiltSeries,
+    angles_from_extended_header,
+    angles_from_record,
+    parse_tilt_file,
+)
+from etdb_explore.volumes.volume import Volume
 
 if TYPE_CHECKING:
-    from ..index.index import Index
+    from etdb_explore.index.index import Index
 
 TILT_FILE_SUFFIXES = (".rawtlt", ".tlt")
 
@@ -24,9 +29,9 @@ TILT_FILE_SUFFIXES = (".rawtlt", ".tlt")
 def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
     """The dataset row and its files for a row or a txid (prefix)."""
     if index is None:
-        from ..index.index import Index
+        from etdb_explore.demo import demo_index
 
-        index = Index.load()
+        index = demo_index()
     if isinstance(x, pd.Series):
         txid = x["txid"]
     elif isinstance(x, str):
@@ -71,10 +76,10 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
     """
     client = client or default_client()
     if _is_path(x):
-        return _sync.run(_aopen_volume(x, client, None))
+        return bridge.run(_aopen_volume(x, client, None))
     row, files = _dataset(x, index)
     path = _pick(files, "reconstruction", (".rec", ".mrc", ".map"), "reconstruction", row["txid"])
-    return _sync.run(_aopen_volume(path, client, row))
+    return bridge.run(_aopen_volume(path, client, row))
 
 
 async def _tilt_angles(path: str, client: Client, files: pd.DataFrame | None, row: pd.Series | None,
@@ -119,10 +124,10 @@ def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None
     """
     client = client or default_client()
     if _is_path(x):
-        return _sync.run(_aopen_tiltseries(x, client, None, None))
+        return bridge.run(_aopen_tiltseries(x, client, None, None))
     row, files = _dataset(x, index)
     path = _pick(files, "tiltseries", (".mrc", ".st", ".ali"), "tilt-series", row["txid"])
-    return _sync.run(_aopen_tiltseries(path, client, row, files))
+    return bridge.run(_aopen_tiltseries(path, client, row, files))
 
 
 __all__ = ["open_tiltseries", "open_tomogram"]

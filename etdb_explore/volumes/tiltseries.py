@@ -8,10 +8,10 @@ import mrcfile.dtypes
 import mrcfile.utils
 import numpy as np
 
-from ..errors import EtdbError
-from .byteranges import ByteRanges
-from .header import MrcHeader
-from .volume import Volume
+from etdb_explore.errors import EtdbError
+from etdb_explore.volumes.byteranges import ByteRanges
+from etdb_explore.volumes.header import MrcHeader
+from etdb_explore.volumes.volume import Volume
 
 ANGLE_FIELD = "Alpha tilt"  # FEI1/FEI2 extended-header field of the stage tilt (degrees)
 

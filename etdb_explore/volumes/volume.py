@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _sync
-from .byteranges import ByteRanges
-from .header import MrcError, MrcHeader, read_header
+from etdb_explore.util import bridge
+from etdb_explore.volumes.byteranges import ByteRanges
+from etdb_explore.volumes.header import MrcError, MrcHeader, read_header
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_READAHEAD = 2
@@ -87,7 +87,7 @@ class Volume:
     @classmethod
     def open(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
         """Read and check the header only; data are fetched on indexing."""
-        return _sync.run(cls.aopen(source, metadata, **options))
+        return bridge.run(cls.aopen(source, metadata, **options))
 
     # ---- array protocol -----------------------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class Volume:
         return f"<{type(self).__name__} {self.source.name}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return _sync.run(self.aget(key))
+        return bridge.run(self.aget(key))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         data = self[...]

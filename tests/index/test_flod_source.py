@@ -8,10 +8,10 @@ import random
 import pytest
 
 from etdb_explore import Index, PrivateKey
+from etdb_explore.demo.sample import synthetic_records
 from etdb_explore.errors import SourceError
 from etdb_explore.index.sources.flod import FlodSource
 from etdb_explore.records import Record, normalize_artifact, parse_record, sign_parts
-from etdb_explore.sample import synthetic_records
 
 from .flod_standin import FlodStandIn
 

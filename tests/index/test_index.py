@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etdb_explore import Index, flo
-from etdb_explore.records import parse_record
-from etdb_explore.sample import synthetic_records
+from etdb_explore import Index, load_index
+from etdb_explore.demo.sample import synthetic_records
+from etdb_explore.records import flo, parse_record
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +176,12 @@ class ListSource:
 
 def test_remote_sources_are_cached_until_refresh(raws):
     source = ListSource(raws[:20])
-    first = Index.load(source)
+    first = load_index(source)
     assert source.harvests == 1 and len(first) == 20
     assert list(first.rejected.reason) == ["HTTP 404 on page 1"]
     source.records = raws[:25]
-    cached = Index.load(source)
+    cached = load_index(source)
     assert source.harvests == 1 and len(cached) == 20
-    fresh = Index.load(source, refresh=True)
+    fresh = load_index(source, refresh=True)
     assert source.harvests == 2 and len(fresh) == 25
-    assert len(Index.load(source)) == 25
+    assert len(load_index(source)) == 25

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from etdb_explore import Index
+from etdb_explore.demo.sample import synthetic_records
 from etdb_explore.errors import SourceError
 from etdb_explore.index.sources.oipd import OipdSource
-from etdb_explore.sample import synthetic_records
 
 from .oipd_standin import OipdStandIn
 

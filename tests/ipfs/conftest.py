@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from etdb_explore.ipfs.car import read_car
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.formats.car import read_car
+from etdb_explore.ipfs.sources.store import LocalStore
 
 
 def kubo_content(seed: str, size: int) -> bytes:

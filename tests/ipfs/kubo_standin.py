@@ -18,11 +18,16 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from etdb_explore.errors import BlockNotFoundError
-from etdb_explore.ipfs.car import car_header, car_section
-from etdb_explore.ipfs.cid import CID
-from etdb_explore.ipfs.dag import DagWalker
-from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, add_directory, add_file
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    add_directory,
+    add_file,
+)
+from etdb_explore.ipfs.dag.walker import DagWalker
+from etdb_explore.ipfs.formats.car import car_header, car_section
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.sources.store import LocalStore
 
 from ..local_server import LocalServer
 

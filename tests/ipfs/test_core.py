@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 
 import pytest
 
 from etdb_explore.errors import BlockNotFoundError, VerificationError
-from etdb_explore.ipfs import hamt
-from etdb_explore.ipfs.car import CarError, CarReader, car_header, car_section, read_car
-from etdb_explore.ipfs.cid import CID, CIDError
-from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_bytes, add_directory, add_file
-from etdb_explore.ipfs.reader import PathError, UnixFSReader
-from etdb_explore.ipfs.sources import MultiSource
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    Profile,
+    add_bytes,
+    add_directory,
+    add_file,
+    needs_sharding,
+)
+from etdb_explore.ipfs.dag.reader import PathError, UnixFSReader
+from etdb_explore.ipfs.formats.car import (
+    CarError,
+    CarReader,
+    car_header,
+    car_section,
+    read_car,
+)
+from etdb_explore.ipfs.formats.cid import CID, CIDError
+from etdb_explore.ipfs.sources.base import MultiSource
+from etdb_explore.ipfs.sources.store import LocalStore
 
 from .conftest import check_conformance_reads, kubo_content
 
@@ -130,7 +142,7 @@ def test_raw_leaves_profile_and_hamt_directory(tmp_path):
     small = tmp_path / "small"
     small.mkdir()
     (small / "a").write_bytes(b"x")
-    assert not hamt.needs_sharding({"a": added.cid})
+    assert not needs_sharding({"a": added.cid})
 
 
 def test_car_write_read_round_trip_and_corruption(conformance):

@@ -9,14 +9,19 @@ import pytest
 import yarl
 
 from etdb_explore.errors import BlockNotFoundError, SourceError
-from etdb_explore.ipfs.car import read_car
-from etdb_explore.ipfs.cid import CID
-from etdb_explore.ipfs.gateway import GatewaySource, discover_gateways
-from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_bytes
-from etdb_explore.ipfs.reader import UnixFSReader
-from etdb_explore.ipfs.server import start_server
-from etdb_explore.ipfs.sources import MultiSource
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    Profile,
+    add_bytes,
+)
+from etdb_explore.ipfs.dag.reader import UnixFSReader
+from etdb_explore.ipfs.formats.car import read_car
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.gateway_server import start_server
+from etdb_explore.ipfs.sources.base import MultiSource
+from etdb_explore.ipfs.sources.gateway import GatewaySource, discover_gateways
+from etdb_explore.ipfs.sources.store import LocalStore
 
 from .conftest import check_conformance_reads, expected_files, kubo_content
 from .lying_gateway import LyingGateway

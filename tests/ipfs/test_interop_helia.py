@@ -26,12 +26,19 @@ from urllib.parse import quote
 
 import pytest
 
-from etdb_explore.ipfs import dagpb, unixfs
-from etdb_explore.ipfs.cid import CID
-from etdb_explore.ipfs.importer import (KUBO_CIDV1, KUBO_DEFAULT, Entry, Profile, add_bytes, add_directory,
-                                        directory_node)
-from etdb_explore.ipfs.server import start_server
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    Entry,
+    Profile,
+    add_bytes,
+    add_directory,
+    directory_node,
+)
+from etdb_explore.ipfs.formats import dagpb, unixfs
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.gateway_server import start_server
+from etdb_explore.ipfs.sources.store import LocalStore
 
 from .conftest import expected_files
 from .npm_deps import NODE, npm_folder

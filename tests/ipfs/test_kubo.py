@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from etdb_explore.errors import BlockNotFoundError, VerificationError
-from etdb_explore.ipfs.cid import CID
-from etdb_explore.ipfs.importer import KUBO_DEFAULT, add_bytes
-from etdb_explore.ipfs.kubo import KuboSource, api_url, discover_api
-from etdb_explore.ipfs.reader import UnixFSReader
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.dag.reader import UnixFSReader
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.sources.kubo import KuboSource, api_url, discover_api
+from etdb_explore.ipfs.sources.store import LocalStore
 
 from .conftest import check_conformance_reads, import_conformance, kubo_content
 from .kubo_standin import KuboStandIn

@@ -34,15 +34,25 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from etdb_explore._sync import run
 from etdb_explore.errors import BlockNotFoundError, VerificationError
-from etdb_explore.ipfs import dagpb
-from etdb_explore.ipfs.car import read_car
-from etdb_explore.ipfs.cid import CID
-from etdb_explore.ipfs.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_bytes
-from etdb_explore.ipfs.kubo import CLIENT_GRACE, KuboSource, api_url, discover_api
-from etdb_explore.ipfs.reader import UnixFSReader
-from etdb_explore.ipfs.store import LocalStore
+from etdb_explore.ipfs.build.importer import (
+    KUBO_CIDV1,
+    KUBO_DEFAULT,
+    Profile,
+    add_bytes,
+)
+from etdb_explore.ipfs.dag.reader import UnixFSReader
+from etdb_explore.ipfs.formats import dagpb
+from etdb_explore.ipfs.formats.car import read_car
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.sources.kubo import (
+    CLIENT_GRACE,
+    KuboSource,
+    api_url,
+    discover_api,
+)
+from etdb_explore.ipfs.sources.store import LocalStore
+from etdb_explore.util.bridge import run
 
 from .conftest import check_conformance_reads
 from .npm_deps import NODE, npm_folder

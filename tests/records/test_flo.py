@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from etdb_explore import flo
+from etdb_explore.records import flo
 
 
 def _vectors(vectors):

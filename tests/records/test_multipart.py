@@ -7,9 +7,15 @@ import random
 
 import pytest
 
-from etdb_explore import flo
 from etdb_explore.errors import MultipartError
-from etdb_explore.records import MultipartAssembler, parse_part, parse_record, sign_parts, split_flodata
+from etdb_explore.records import (
+    MultipartAssembler,
+    flo,
+    parse_part,
+    parse_record,
+    sign_parts,
+    split_flodata,
+)
 from etdb_explore.records.multipart import FIRST_CHUNK, LATER_CHUNK, MAX_FLO_DATA
 
 KEY = flo.PrivateKey.from_seed("multipart", "testnet")

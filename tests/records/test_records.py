@@ -7,9 +7,14 @@ import json
 
 import pytest
 
-from etdb_explore import flo
 from etdb_explore.errors import RecordError
-from etdb_explore.records import Record, parse_message, parse_record, serialize_artifact
+from etdb_explore.records import (
+    Record,
+    flo,
+    parse_message,
+    parse_record,
+    serialize_artifact,
+)
 from etdb_explore.records.schema import ARTIFACT_KEYS, DETAILS_KEYS, FILE_KEYS
 
 TXID = "8a07e957cce6473887e8f9d042b0a3b95fc7dd2b9110b4a37890887de6528f10"

@@ -13,7 +13,12 @@ import pytest
 from etdb_explore.volumes.byteranges import LocalFile
 from etdb_explore.volumes.header import MrcError
 from etdb_explore.volumes.preview import bin_image, preview, robust_contrast
-from etdb_explore.volumes.tiltseries import TiltSeries, angles_from_extended_header, angles_from_record, parse_tilt_file
+from etdb_explore.volumes.tiltseries import (
+    TiltSeries,
+    angles_from_extended_header,
+    angles_from_record,
+    parse_tilt_file,
+)
 from etdb_explore.volumes.volume import Volume
 
 

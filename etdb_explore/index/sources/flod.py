@@ -18,10 +18,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from ...errors import EtdbError, SourceError
-from ...records import MultipartAssembler, is_multipart, parse_message, parse_part
-from ...records.history import apply_messages
-from .base import Harvest, Rejection
+from etdb_explore.errors import EtdbError, SourceError
+from etdb_explore.index.sources.base import Harvest, Rejection
+from etdb_explore.records import (
+    MultipartAssembler,
+    is_multipart,
+    parse_message,
+    parse_part,
+)
+from etdb_explore.records.history import apply_messages
 
 
 class FlodSource:

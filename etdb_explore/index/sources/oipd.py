@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from ...errors import SourceError
-from .base import Harvest, Rejection
+from etdb_explore.errors import SourceError
+from etdb_explore.index.sources.base import Harvest, Rejection
 
 DEFAULT_BASE = "https://api.oip.io/oip"
 QUERY = "artifact.type:research AND artifact.subtype:tomogram"

@@ -1,0 +1,78 @@
+"""A read-only fsspec filesystem over the verified reader: ``fsspec.open("etdb://<cid>/<path>")``.
+
+The protocol is ``etdb`` (ipfsspec owns ``ipfs``). Reads go through etdb-explore's content client, so every byte
+is verified against its CID; file objects fetch only the ranges read (with fsspec's read-ahead cache), which is
+what mrcfile, xarray or zarr need to read ETDB files by path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+from etdb_explore.content.client import Client, default_client
+from etdb_explore.ipfs.dag.reader import PathError
+
+
+class EtdbFileSystem(AbstractFileSystem):
+    protocol = "etdb"
+    root_marker = ""
+
+    def __init__(self, client: Client | None = None, **storage_options: Any) -> None:
+        super().__init__(**storage_options)
+        self.client = client or default_client()
+
+    @classmethod
+    def _strip_protocol(cls, path: str) -> str:
+        path = str(path)
+        for prefix in ("etdb://", "ipfs://", "/ipfs/"):
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+        return path.strip("/")
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        path = self._strip_protocol(path)
+        try:
+            stat = self.client.stat(path)
+        except PathError as exc:
+            raise FileNotFoundError(path) from exc
+        kind = "file" if stat.type == "file" else "directory"
+        return {"name": path, "size": stat.size, "type": kind, "CID": str(stat.cid)}
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        path = self._strip_protocol(path)
+        info = self.info(path)
+        if info["type"] == "file":
+            return [info] if detail else [path]
+        entries = []
+        for entry in self.client.listdir(path):
+            child = f"{path}/{entry.name}"
+            entries.append(self.info(child) if detail else child)
+        return entries
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
+              cache_options: dict | None = None, **kwargs: Any) -> EtdbFile:
+        if mode != "rb":
+            raise NotImplementedError("etdb:// is read-only")
+        return EtdbFile(self, self._strip_protocol(path), mode, block_size or 4 << 20, cache_options=cache_options,
+                        **kwargs)
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        path = self._strip_protocol(path)
+        size = self.info(path)["size"]
+        start = 0 if start is None else (start if start >= 0 else max(size + start, 0))
+        end = size if end is None else (end if end >= 0 else max(size + end, 0))
+        return self.client.read(path, start, min(end, size)) if start < end else b""
+
+    def ukey(self, path: str) -> str:
+        return self.info(path)["CID"]
+
+
+class EtdbFile(AbstractBufferedFile):
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        return self.fs.client.read(self.path, start, end) if start < end else b""
+
+
+__all__ = ["EtdbFileSystem"]

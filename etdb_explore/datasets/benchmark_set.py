@@ -1,0 +1,191 @@
+"""Benchmark sets: a frozen selection (filter, txids, every file's CID) that anyone can re-materialise bit-identically.
+
+    bset = BenchmarkSet.freeze(idx.filter(species="Vibrio cholerae"), kinds=["reconstructions"], name="vc-recs",
+                               filters={"species": "Vibrio cholerae"})
+    bset.save("vc-recs.json"); bset = BenchmarkSet.load("vc-recs.json")
+    bset.materialize("data/"); bset.verify("data/")          # every file's CID recomputed from the local bytes
+    for meta, vol in bset.volumes(): ...
+    results = bset.map(fn, client=dask_client)              # each worker streams its own data
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etdb_explore.content.client import Client, default_client
+from etdb_explore.datasets.download import DownloadReport, adownload, select_files
+from etdb_explore.datasets.safepaths import safe_join
+from etdb_explore.errors import EtdbError
+from etdb_explore.index.index import Index
+from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, add_file
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.util import bridge
+
+FORMAT = "etdb-explore-benchmark-set/1"
+
+
+@dataclass(frozen=True)
+class FrozenFile:
+    txid: str
+    path: str  # <location>/<fname>
+    cid: str
+    size: int
+    subtype: str
+
+
+@dataclass
+class BenchmarkSet:
+    name: str
+    filters: dict[str, Any]
+    txids: list[str]
+    files: list[FrozenFile]
+    description: str = ""
+    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    # ---- freezing -----------------------------------------------------------------------------------------------
+
+    @classmethod
+    def freeze(cls, selection: Index, kinds: list[str] | str | None = None, *, name: str = "etdb-benchmark",
+               filters: dict[str, Any] | None = None, description: str = "", client: Client | None = None
+               ) -> BenchmarkSet:
+        """Resolve every selected file to its CID now (verified), so the set can never drift."""
+        client = client or default_client()
+        rows = select_files(selection, kinds)
+
+        async def resolve() -> list[FrozenFile]:
+            out = []
+            for _, row in rows.iterrows():
+                rel = f"{row['location']}/{row['fname']}"
+                stat = await client.astat(rel)
+                out.append(FrozenFile(row["txid"], rel, str(stat.cid), stat.size, str(row["subtype"])))
+            return out
+
+        records = {t: json.loads(r.to_json()) for t, r in selection.records.items()}
+        return cls(name, dict(filters or {}), list(selection.datasets["txid"]), bridge.run(resolve()), description,
+                   records)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "name": self.name, "description": self.description, "filters": self.filters,
+                "txids": self.txids, "files": [asdict(f) for f in self.files], "records": self.records}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> BenchmarkSet:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise EtdbError(f"{path} is not an etdb-explore benchmark set ({data.get('format')!r})")
+        return cls(data["name"], data.get("filters", {}), data["txids"], [FrozenFile(**f) for f in data["files"]],
+                   data.get("description", ""), data.get("records", {}))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    # ---- materialising and checking -----------------------------------------------------------------------------
+
+    def as_index(self) -> Index:
+        """The frozen records as an Index (signatures re-checked), with files pinned to the frozen CIDs."""
+        index = Index.from_records([{"artifact": r, "meta": {"txid": t}} for t, r in self.records.items()],
+                                   source=f"benchmark set {self.name}")
+        frozen = {f.path for f in self.files}
+        paths = index.files["ipfs_path"].astype("string")
+        return Index(index.datasets, index.files[paths.isin(frozen)].reset_index(drop=True), index.rejected,
+                     index.source, index._records)
+
+    def materialize(self, dest: str | Path, *, workers: int = 4, client: Client | None = None,
+                    progress: bool = True) -> DownloadReport:
+        """Download every frozen file into ``dest`` (verified, resumable), then check it against its frozen CID."""
+        index = self.as_index()
+        report = bridge.run(adownload(index, None, dest, workers, client, progress=progress))
+        for path, problem in self.verify(dest).items():
+            report.failed[path] = problem
+        return report
+
+    def verify(self, dest: str | Path) -> dict[str, str]:
+        """Problems of a local copy (missing, wrong size, CID mismatch), by path; empty when all is well.
+
+        Each file's CID is recomputed from the local bytes with Kubo's profile of its frozen CID.
+        """
+        problems = {}
+        for f in self.files:
+            local = safe_join(dest, f.path)
+            if not local.exists():
+                problems[f.path] = "missing"
+                continue
+            if local.stat().st_size != f.size:
+                problems[f.path] = f"size {local.stat().st_size}, expected {f.size}"
+                continue
+            frozen = CID.decode(f.cid)
+            profile = KUBO_DEFAULT if frozen.version == 0 else KUBO_CIDV1
+            if add_file(local, profile).cid != frozen:
+                problems[f.path] = f"content does not match CID {f.cid}"
+        return problems
+
+    # ---- using ---------------------------------------------------------------------------------------------------
+
+    def volumes(self, kind: str = "reconstruction", client: Client | None = None) -> Iterator[tuple[dict, Any]]:
+        """(record metadata, lazy volume) pairs of the set's files of one subtype."""
+        from etdb_explore.volumes.open import open_tomogram
+
+        for f in self.files:
+            if f.subtype == kind:
+                yield _metadata(f, self.records), open_tomogram(f"/ipfs/{f.cid}", client=client)
+
+    def map(self, fn: Callable[[dict, Any], Any], kind: str = "reconstruction", client: Any = None,
+            content: Client | None = None) -> list[Any]:
+        """``fn(metadata, volume)`` over the set's files of one subtype; on a dask.distributed ``client`` each task
+        opens and streams its own volume on its worker."""
+        jobs = [f for f in self.files if f.subtype == kind]
+        content = content or default_client()
+        if client is None:
+            return [fn(meta, vol) for meta, vol in self.volumes(kind, content)]
+        futures = client.map(_run_one, [fn] * len(jobs), jobs, [self.records.get(f.txid, {}) for f in jobs],
+                             [content] * len(jobs), pure=False)
+        return client.gather(futures)
+
+    # ---- ML metadata ---------------------------------------------------------------------------------------------
+
+    def croissant(self, base_url: str = "https://ipfs.io/ipfs/") -> dict[str, Any]:
+        """Croissant (JSON-LD) metadata of the set, for ML tooling."""
+        return {
+            "@context": {"@vocab": "https://schema.org/", "cr": "http://mlcommons.org/croissant/",
+                         "sc": "https://schema.org/", "dct": "http://purl.org/dc/terms/"},
+            "@type": "sc:Dataset",
+            "dct:conformsTo": "http://mlcommons.org/croissant/1.0",
+            "name": self.name,
+            "description": self.description or f"ETDB benchmark set of {len(self.txids)} datasets",
+            "url": base_url,
+            "license": "https://creativecommons.org/licenses/by/4.0/",
+            "distribution": [{
+                "@type": "cr:FileObject", "@id": f.path, "name": f.path.rsplit("/", 1)[-1],
+                "contentUrl": f"{base_url}{f.path}", "contentSize": f"{f.size} B",
+                "encodingFormat": "application/octet-stream" if f.path.endswith((".mrc", ".rec", ".st"))
+                else "image/jpeg" if f.path.endswith(".jpg") else "text/plain",
+                "identifier": f"ipfs://{f.cid}"} for f in self.files],
+            "recordSet": [{
+                "@type": "cr:RecordSet", "name": "datasets",
+                "field": [{"@type": "cr:Field", "name": n, "dataType": t} for n, t in (
+                    ("txid", "sc:Text"), ("speciesName", "sc:Text"), ("tiltMin", "sc:Float"),
+                    ("tiltMax", "sc:Float"), ("defocus", "sc:Float"), ("scopeName", "sc:Text"))],
+                "data": [{"txid": t, **{k: r.get("details", {}).get(k) for k in (
+                    "speciesName", "tiltMin", "tiltMax", "defocus", "scopeName")}} for t, r in self.records.items()],
+            }],
+        }
+
+
+def _run_one(fn: Callable[[dict, Any], Any], f: FrozenFile, record: dict[str, Any], content: Client) -> Any:
+    from etdb_explore.volumes.open import open_tomogram
+
+    return fn(_metadata(f, {f.txid: record}), open_tomogram(f"/ipfs/{f.cid}", client=content))
+
+
+def _metadata(f: FrozenFile, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"txid": f.txid, "path": f.path, "cid": f.cid, **records.get(f.txid, {}).get("details", {})}

@@ -1,0 +1,53 @@
+"""File names from untrusted records turned into paths that can only land inside a target folder."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path, PurePosixPath
+
+from etdb_explore.errors import UnsafePathError
+
+MAX_COMPONENT_BYTES = 255
+MAX_PATH_BYTES = 4000
+RESERVED_WINDOWS = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+FORBIDDEN_CHARS = set('<>:"|?*\\') | {chr(i) for i in range(32)}
+
+
+def safe_relative_path(name: str, *, what: str = "file name") -> PurePosixPath:
+    """A relative POSIX path from an untrusted ``name``; UnsafePathError naming it if it is not one.
+
+    Refused: empty names, NUL and control characters, absolute paths, drive letters, ``..`` and ``.`` segments,
+    backslashes and Windows-reserved characters or device names, components over 255 bytes, paths over 4000 bytes.
+    The name is NFC-normalised so the same name always maps to the same file.
+    """
+    if not isinstance(name, str) or not name:
+        raise UnsafePathError(f"empty {what}")
+    if "\0" in name:
+        raise UnsafePathError(f"{what} {name!r} contains a NUL byte")
+    normalized = unicodedata.normalize("NFC", name)
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        raise UnsafePathError(f"{what} {name!r} is absolute")
+    if len(normalized.encode("utf-8")) > MAX_PATH_BYTES:
+        raise UnsafePathError(f"{what} {name[:60]!r}… is longer than {MAX_PATH_BYTES} bytes")
+    parts = normalized.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise UnsafePathError(f"{what} {name!r} has a {part or 'empty'!r} segment")
+        if bad := sorted(set(part) & FORBIDDEN_CHARS):
+            raise UnsafePathError(f"{what} {name!r} contains forbidden characters {''.join(bad)!r}")
+        if part.split(".")[0].upper() in RESERVED_WINDOWS or part.endswith((" ", ".")):
+            raise UnsafePathError(f"{what} {name!r} uses a reserved name {part!r}")
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            raise UnsafePathError(f"{what} {name[:60]!r}… has a component longer than {MAX_COMPONENT_BYTES} bytes")
+    return PurePosixPath(*parts)
+
+
+def safe_join(root: str | Path, name: str, *, what: str = "file name") -> Path:
+    """``root / name`` for an untrusted ``name``, guaranteed (also through symlinks) to stay inside ``root``."""
+    root = Path(root).resolve()
+    target = root.joinpath(*safe_relative_path(name, what=what).parts)
+    resolved = Path(os.path.realpath(target))
+    if resolved != root and root not in resolved.parents:
+        raise UnsafePathError(f"{what} {name!r} resolves outside {root} (through a symbolic link)")
+    return target

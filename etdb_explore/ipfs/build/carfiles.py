@@ -1,0 +1,41 @@
+"""Moving DAGs in and out of the local store as CAR files (``ipfs dag export`` / ``ipfs dag import``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from etdb_explore.ipfs.formats.car import CarReader, car_header, car_section
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.dag.walker import DagWalker
+from etdb_explore.ipfs.sources.base import BlockSource
+from etdb_explore.ipfs.sources.store import LocalStore
+
+READ_CHUNK = 1 << 20
+
+
+async def export_car(source: BlockSource, root: CID | str, out: str | Path) -> int:
+    """Write the whole DAG under ``root`` as a CARv1 (DFS order, no duplicates); returns the bytes written."""
+    root = CID.decode(root)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.part")
+    written = 0
+    with open(tmp, "wb") as fh:
+        fh.write(header := car_header([root]))
+        written += len(header)
+        async for cid, block in DagWalker(source).walk(root):
+            fh.write(section := car_section(cid, block))
+            written += len(section)
+    os.replace(tmp, out)
+    return written
+
+
+def import_car(path: str | Path, store: LocalStore) -> list[CID]:
+    """Verify and store every block of a CAR file; returns its roots. A bad block stops the import, naming it."""
+    reader = CarReader(str(path))
+    with open(path, "rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            for cid, block in reader.feed(chunk):
+                store.put(cid, block)
+    reader.close()
+    return reader.roots or []

@@ -1,0 +1,262 @@
+"""Kubo-compatible UnixFS importer: fixed-size chunks, balanced DAG, the same CIDs ``ipfs add`` computes.
+
+Profiles: Kubo's default (CIDv0, DAG-PB leaves, 262144-byte chunks, 174 links per node) and the CIDv1 raw-leaves
+profile (``ipfs add --cid-version=1``). Files stream with constant memory: a few chunks are hashed at a time, on two
+threads (hashlib releases the GIL), and only one open node per tree level is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from etdb_explore.ipfs.formats import dagpb, hamt, unixfs
+from etdb_explore.ipfs.formats.cid import CID, DAG_PB, RAW
+
+BATCH_CHUNKS = 16
+SHARDING_THRESHOLD = 256 * 1024  # Kubo's HAMTShardingSize
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How ``ipfs add`` builds a DAG."""
+
+    cid_version: int = 0
+    raw_leaves: bool = False
+    chunk_size: int = 262144
+    max_links: int = 174
+
+    def node_cid(self, block: bytes) -> CID:
+        return CID.for_block(block, DAG_PB, self.cid_version)
+
+
+KUBO_DEFAULT = Profile()
+KUBO_CIDV1 = Profile(cid_version=1, raw_leaves=True)
+
+
+class BlockSink(Protocol):
+    """Where added blocks go (a LocalStore); ``put_ref`` records a raw leaf that stays in the original file."""
+
+    def put(self, cid: CID, block: bytes) -> None: ...
+
+    def put_ref(self, cid: CID, path: Path, offset: int, length: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A node of the DAG being built: its CID, the file bytes below it, and the cumulative DAG size."""
+
+    cid: CID
+    filesize: int
+    tsize: int
+
+
+@dataclass(frozen=True)
+class Added:
+    """The result of adding a file or directory."""
+
+    cid: CID
+    size: int  # file bytes (directories: the sum of their files)
+    tsize: int  # cumulative size of every block of the DAG
+    path: Path | None = None
+
+
+class _BalancedBuilder:
+    """Builds go-unixfs's balanced layout leaf by leaf with one open node per level."""
+
+    def __init__(self, profile: Profile, emit: Callable[[CID, bytes], None]) -> None:
+        self.profile = profile
+        self.emit = emit
+        self.levels: list[list[Entry]] = [[]]
+        self.leaves = 0
+
+    def _node(self, children: list[Entry]) -> Entry:
+        data = unixfs.UnixFSData(unixfs.FILE, filesize=sum(c.filesize for c in children),
+                                 blocksizes=tuple(c.filesize for c in children)).encode()
+        block = dagpb.PBNode(tuple(dagpb.Link(c.cid, "", c.tsize) for c in children), data).encode()
+        cid = self.profile.node_cid(block)
+        self.emit(cid, block)
+        return Entry(cid, sum(c.filesize for c in children), len(block) + sum(c.tsize for c in children))
+
+    def add_leaf(self, leaf: Entry) -> None:
+        self.leaves += 1
+        self.levels[0].append(leaf)
+        k = 0
+        while len(self.levels[k]) == self.profile.max_links:
+            node = self._node(self.levels[k])
+            self.levels[k] = []
+            if k + 1 == len(self.levels):
+                self.levels.append([])
+            self.levels[k + 1].append(node)
+            k += 1
+
+    def finish(self) -> Entry:
+        for k, level in enumerate(self.levels):
+            higher = any(self.levels[k + 1:])
+            if not level:
+                continue
+            if len(level) == 1 and not higher:
+                return level[0]
+            node = self._node(level)
+            self.levels[k] = []
+            if k + 1 == len(self.levels):
+                self.levels.append([])
+            self.levels[k + 1].append(node)
+        raise AssertionError("unreachable: the top level always ends with one entry")
+
+
+def _leaf_block(profile: Profile, chunk: bytes) -> bytes:
+    if profile.raw_leaves:
+        return chunk
+    data = unixfs.UnixFSData(unixfs.FILE, chunk if chunk else None, len(chunk)).encode()
+    return dagpb.PBNode((), data).encode()
+
+
+def _leaf_entry(profile: Profile, chunk: bytes) -> tuple[Entry, bytes]:
+    block = _leaf_block(profile, chunk)
+    cid = CID.for_block(block, RAW, 1) if profile.raw_leaves else profile.node_cid(block)
+    return Entry(cid, len(chunk), len(block)), block
+
+
+def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    first = True
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if first:
+                yield b""
+            return
+        first = False
+        while len(chunk) < size:  # a short read before the end (pipes) is topped up, as Kubo's chunker does
+            more = stream.read(size - len(chunk))
+            if not more:
+                break
+            chunk += more
+        yield chunk
+
+
+def add_stream(stream: BinaryIO, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None, *,
+               nocopy_path: Path | None = None, progress: Callable[[int], None] | None = None) -> Added:
+    """Add one file from a binary stream. ``sink=None`` only hashes (``--only-hash``).
+
+    With ``nocopy_path`` (raw-leaves profiles only) leaves are recorded as references into that file instead of
+    being copied, like Kubo's filestore.
+    """
+    if nocopy_path is not None and not profile.raw_leaves:
+        raise ValueError("no-copy adds need raw leaves (use the CIDv1 profile), as in Kubo's filestore")
+    emit = sink.put if sink is not None else (lambda cid, block: None)
+    builder = _BalancedBuilder(profile, emit)
+    offset = 0
+    with ThreadPoolExecutor(2) as pool:
+        batch: list[bytes] = []
+
+        def flush() -> None:
+            nonlocal offset
+            for chunk, (entry, block) in zip(batch, pool.map(lambda c: _leaf_entry(profile, c), batch)):
+                if sink is not None:
+                    if nocopy_path is not None and chunk:
+                        sink.put_ref(entry.cid, nocopy_path, offset, len(chunk))
+                    else:
+                        sink.put(entry.cid, block)
+                builder.add_leaf(entry)
+                offset += len(chunk)
+                if progress:
+                    progress(len(chunk))
+            batch.clear()
+
+        for chunk in _chunks(stream, profile.chunk_size):
+            batch.append(chunk)
+            if len(batch) == BATCH_CHUNKS:
+                flush()
+        flush()
+    root = builder.finish()
+    return Added(root.cid, root.filesize, root.tsize)
+
+
+def add_file(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None, *,
+             nocopy: bool = False, progress: Callable[[int], None] | None = None) -> Added:
+    path = Path(path)
+    with open(path, "rb", buffering=0) as fh:
+        added = add_stream(fh, profile, sink, nocopy_path=path.resolve() if nocopy else None, progress=progress)
+    return Added(added.cid, added.size, added.tsize, path)
+
+
+def needs_sharding(links: dict[str, CID]) -> bool:
+    """Whether Kubo shards a directory with these links: the sum of ``len(name) + len(cid bytes)`` reaches 256 KiB."""
+    return sum(len(name.encode("utf-8")) + len(cid.bytes) for name, cid in links.items()) >= SHARDING_THRESHOLD
+
+
+def bitfield_bytes(slots: set[int]) -> bytes:
+    value = sum(1 << s for s in slots)
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def build_shard(entries: dict[str, Entry], profile: Profile, emit: Callable[[CID, bytes], None],
+                depth: int = 0) -> Entry:
+    """A HAMT shard (and its child shards) holding ``entries``; returns the root shard's Entry."""
+    buckets: dict[int, dict[str, Entry]] = {}
+    for name, entry in entries.items():
+        buckets.setdefault(hamt.slot(name, depth), {})[name] = entry
+    links = []
+    for index in sorted(buckets):
+        bucket = buckets[index]
+        prefix = f"{index:02X}"
+        if len(bucket) == 1:
+            (name, entry), = bucket.items()
+            links.append((dagpb.Link(entry.cid, prefix + name, entry.tsize), entry))
+        else:
+            child = build_shard(bucket, profile, emit, depth + 1)
+            links.append((dagpb.Link(child.cid, prefix, child.tsize), child))
+    data = unixfs.UnixFSData(unixfs.HAMT_SHARD, bitfield_bytes(set(buckets)) or None, hash_type=unixfs.MURMUR3_X64_64,
+                             fanout=hamt.FANOUT).encode()
+    block = dagpb.PBNode(tuple(link for link, _ in links), data).encode()
+    cid = profile.node_cid(block)
+    emit(cid, block)
+    return Entry(cid, sum(e.filesize for _, e in links), len(block) + sum(e.tsize for _, e in links))
+
+
+def directory_node(entries: dict[str, Entry], profile: Profile, emit: Callable[[CID, bytes], None]) -> Entry:
+    """A UnixFS directory of ``entries`` (name → Entry): a plain node, or a HAMT above Kubo's threshold."""
+    if needs_sharding({name: e.cid for name, e in entries.items()}):
+        return build_shard(entries, profile, emit)
+    links = tuple(dagpb.Link(e.cid, name, e.tsize) for name, e in sorted(entries.items(), key=lambda i: i[0].encode()))
+    block = dagpb.PBNode(links, unixfs.UnixFSData(unixfs.DIRECTORY).encode()).encode()
+    cid = profile.node_cid(block)
+    emit(cid, block)
+    return Entry(cid, sum(e.filesize for e in entries.values()), len(block) + sum(e.tsize for e in entries.values()))
+
+
+def add_directory(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None, *,
+                  nocopy: bool = False, progress: Callable[[int], None] | None = None) -> Added:
+    """Add a folder recursively like ``ipfs add -r`` (symbolic links are stored as UnixFS symlinks)."""
+    path = Path(path)
+    emit = sink.put if sink is not None else (lambda cid, block: None)
+
+    def walk(folder: Path) -> Entry:
+        entries: dict[str, Entry] = {}
+        for child in sorted(os.scandir(folder), key=lambda e: e.name):
+            if child.is_symlink():
+                block = dagpb.PBNode((), unixfs.UnixFSData(unixfs.SYMLINK, os.readlink(child.path).encode()).encode()
+                                     ).encode()
+                cid = profile.node_cid(block)
+                emit(cid, block)
+                entries[child.name] = Entry(cid, 0, len(block))
+            elif child.is_dir():
+                entries[child.name] = walk(Path(child.path))
+            else:
+                added = add_file(child.path, profile, sink, nocopy=nocopy, progress=progress)
+                entries[child.name] = Entry(added.cid, added.size, added.tsize)
+        return directory_node(entries, profile, emit)
+
+    root = walk(path)
+    return Added(root.cid, root.filesize, root.tsize, path)
+
+
+def add_bytes(data: bytes, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None) -> Added:
+    import io
+
+    return add_stream(io.BytesIO(data), profile, sink)

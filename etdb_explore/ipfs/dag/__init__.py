@@ -1,0 +1,1 @@
+"""Reading UnixFS DAGs from any block source: paths, directories, HAMTs and byte ranges, every block verified."""

@@ -1,0 +1,97 @@
+"""Feeding a range read from one CAR stream: blocks arrive in the order the reader walks the DAG.
+
+A large range from a gateway costs one request instead of one per block, which is what matters when round trips,
+not bandwidth, decide. Blocks the stream delivers wait in a bounded buffer until the reader asks for them, and the
+reader asks in stream order (one block at a time while the stream lasts). A block the stream already delivered once
+(a CAR with ``dups=n`` sends a repeated leaf only once) comes from a small cache of recent blocks or, failing that,
+from the underlying source; so does whatever the stream does not deliver (it failed, lied, or ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.sources.base import BlockSource
+
+DEFAULT_BUFFER = 4 * 1024 * 1024
+RECENT_BYTES = 2 * 1024 * 1024  # blocks kept after use, for leaves repeated nearby (runs of zeros in a volume)
+
+
+class CarPrefetch:
+    """A BlockSource that serves blocks from a CAR stream first, then from ``fallback``."""
+
+    def __init__(self, fallback: BlockSource, stream: AsyncIterator[tuple[CID, bytes]],
+                 max_buffer: int = DEFAULT_BUFFER) -> None:
+        self.fallback = fallback
+        self.name = fallback.name
+        self.max_buffer = max_buffer
+        self._blocks: OrderedDict[CID, bytes] = OrderedDict()
+        self._recent: OrderedDict[CID, bytes] = OrderedDict()
+        self._recent_bytes = 0
+        self._delivered: set[CID] = set()
+        self._buffered = 0
+        self._done = False
+        self._changed = asyncio.Condition()
+        self._task = asyncio.ensure_future(self._produce(stream))
+
+    @property
+    def streaming(self) -> bool:
+        """True while the stream may still deliver blocks (readers then ask for one block at a time)."""
+        return not self._done
+
+    async def _produce(self, stream: AsyncIterator[tuple[CID, bytes]]) -> None:
+        try:
+            async for cid, block in stream:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: self._buffered < self.max_buffer)
+                    if cid not in self._delivered:
+                        self._delivered.add(cid)
+                        self._blocks[cid] = block
+                        self._buffered += len(block)
+                        self._changed.notify_all()
+        finally:
+            self._done = True
+            async with self._changed:
+                self._changed.notify_all()
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    def _take(self, cid: CID) -> bytes | None:
+        block = self._blocks.pop(cid, None)
+        if block is not None:
+            self._buffered -= len(block)
+            self._recent[cid] = block
+            self._recent_bytes += len(block)
+            while self._recent_bytes > RECENT_BYTES and len(self._recent) > 1:
+                self._recent_bytes -= len(self._recent.popitem(last=False)[1])
+            return block
+        block = self._recent.get(cid)
+        if block is not None:
+            self._recent.move_to_end(cid)
+        return block
+
+    async def get(self, cid: CID) -> bytes:
+        async with self._changed:
+            while True:
+                block = self._take(cid)
+                if block is not None:
+                    self._changed.notify_all()
+                    return block
+                if self._done or cid in self._delivered:
+                    break  # the stream will not (again) deliver it
+                if self._buffered >= self.max_buffer and self._blocks:
+                    # a full buffer without the next block the reader wants holds blocks nobody asked for
+                    _, unwanted = self._blocks.popitem(last=False)
+                    self._buffered -= len(unwanted)
+                    self._changed.notify_all()
+                await self._changed.wait()
+        return await self.fallback.get(cid)
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task

@@ -1,0 +1,1 @@
+"""IPFS data formats, no I/O: CIDs and multihashes, protobuf, DAG-PB, UnixFS, CAR and the HAMT hash."""

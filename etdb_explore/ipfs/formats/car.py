@@ -1,0 +1,237 @@
+"""CAR files: CARv1 read (streaming, every block verified) and write; CARv2 read.
+
+CARv1 = varint(len) ‖ DAG-CBOR header ``{"roots": [CID], "version": 1}``, then sections varint(len) ‖ CID ‖ block.
+CARv2 = an 11-byte pragma, a 40-byte header (characteristics, data offset, data size, index offset), the CARv1
+payload at the data offset. Only the tiny DAG-CBOR subset of the header is encoded here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+
+from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.formats.cid import CID, decode_varint, encode_varint
+
+MAX_HEADER = 1 << 20
+MAX_SECTION = (1 << 21) + 256  # blocks above 2 MiB are refused, as IPFS implementations do
+CARV2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
+
+
+class CarError(EtdbError, ValueError):
+    """A CAR stream is malformed, truncated or holds a block that does not match its CID."""
+
+
+# ---- the DAG-CBOR header ----------------------------------------------------------------------------------------
+
+def _cbor_head(major: int, n: int) -> bytes:
+    if n < 24:
+        return bytes([major << 5 | n])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+    raise ValueError("integer too large for CBOR")
+
+
+def _cbor_text(text: str) -> bytes:
+    raw = text.encode()
+    return _cbor_head(3, len(raw)) + raw
+
+
+def encode_header(roots: Iterable[CID]) -> bytes:
+    """DAG-CBOR of ``{"roots": [...], "version": 1}`` (keys in DAG-CBOR's length-first order)."""
+    roots = list(roots)
+    cids = b"".join(b"\xd8\x2a" + _cbor_head(2, len(c.bytes) + 1) + b"\x00" + c.bytes for c in roots)
+    return (_cbor_head(5, 2) + _cbor_text("roots") + _cbor_head(4, len(roots)) + cids
+            + _cbor_text("version") + _cbor_head(0, 1))
+
+
+def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
+    initial = data[pos]
+    major, info = initial >> 5, initial & 31
+    pos += 1
+    if info < 24:
+        n = info
+    elif info in (24, 25, 26, 27):
+        size = 1 << (info - 24)
+        n = int.from_bytes(data[pos:pos + size], "big")
+        pos += size
+    else:
+        raise CarError("unsupported CBOR item in CAR header")
+    if major == 0:
+        return n, pos
+    if major in (2, 3):
+        raw = data[pos:pos + n]
+        return (raw.decode() if major == 3 else raw), pos + n
+    if major == 4:
+        items = []
+        for _ in range(n):
+            item, pos = _cbor_item(data, pos)
+            items.append(item)
+        return items, pos
+    if major == 5:
+        mapping = {}
+        for _ in range(n):
+            key, pos = _cbor_item(data, pos)
+            mapping[key], pos = _cbor_item(data, pos)
+        return mapping, pos
+    if major == 6 and n == 42:
+        raw, pos = _cbor_item(data, pos)
+        if not isinstance(raw, bytes) or raw[:1] != b"\x00":
+            raise CarError("malformed CID in CAR header")
+        return CID.from_bytes(raw[1:]), pos
+    raise CarError(f"unsupported CBOR major type {major} in CAR header")
+
+
+def decode_header(data: bytes) -> tuple[int, list[CID]]:
+    try:
+        header, _ = _cbor_item(data, 0)
+    except (IndexError, UnicodeDecodeError, ValueError) as exc:
+        raise CarError(f"malformed CAR header: {exc}") from exc
+    if not isinstance(header, dict) or "version" not in header:
+        raise CarError("CAR header without a version")
+    return int(header["version"]), list(header.get("roots") or [])  # type: ignore[arg-type]
+
+
+# ---- reading ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class CarReader:
+    """Incremental CAR parser: feed bytes as they arrive, take verified (CID, block) pairs out.
+
+    Works on CARv1 and CARv2 streams. ``source`` names where the bytes come from in error messages.
+    """
+
+    source: str = "CAR"
+    verify: bool = True  # False only for callers that verify the yielded blocks themselves (in a thread)
+    roots: list[CID] | None = None
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        self._buffer = bytearray()
+        self._state = "start"  # start → header → sections
+        self._skip = 0  # CARv2: bytes between its header and the CARv1 payload
+        self._payload_left: int | None = None  # CARv2: bytes of payload not yet consumed
+
+    def feed(self, data: bytes) -> Iterator[tuple[CID, bytes]]:
+        self._buffer += data
+        yield from self._drain()
+
+    def _varint(self) -> tuple[int, int] | None:
+        try:
+            return decode_varint(self._buffer, 0)
+        except ValueError:
+            if len(self._buffer) >= 10:
+                raise CarError(f"{self.source}: malformed length prefix") from None
+            return None
+
+    def _consume(self, n: int) -> None:
+        del self._buffer[:n]
+        if self._payload_left is not None:
+            self._payload_left -= n
+
+    def _drain(self) -> Iterator[tuple[CID, bytes]]:
+        if self._state == "start" and not self._read_pragma():
+            return
+        if self._skip:
+            n = min(self._skip, len(self._buffer))
+            del self._buffer[:n]
+            self._skip -= n
+            if self._skip:
+                return
+        if self._state == "header" and not self._read_v1_header():
+            return
+        while self._payload_left != 0:
+            prefix = self._varint()
+            if prefix is None:
+                return
+            length, start = prefix
+            if length > MAX_SECTION:
+                raise CarError(f"{self.source}: section of {length} bytes exceeds the {MAX_SECTION}-byte limit")
+            if len(self._buffer) < start + length:
+                return
+            with memoryview(self._buffer) as view:
+                try:
+                    cid, pos = CID.read(view, start)
+                except ValueError as exc:
+                    raise CarError(f"{self.source}: malformed CID in a section: {exc}") from exc
+                if pos > start + length:
+                    raise CarError(f"{self.source}: section shorter than its CID")
+                block = bytes(view[pos:start + length])
+            self._consume(start + length)
+            if self.verify:
+                cid.verify(block, self.source)
+            yield cid, block
+        self._buffer.clear()  # CARv2: what follows the payload is its index
+
+    def _read_pragma(self) -> bool:
+        if len(self._buffer) < len(CARV2_PRAGMA):
+            return False
+        if self._buffer[:11] == CARV2_PRAGMA:
+            if len(self._buffer) < 51:
+                return False
+            data_offset = int.from_bytes(self._buffer[27:35], "little")
+            self._payload_left = int.from_bytes(self._buffer[35:43], "little")
+            if data_offset < 51:
+                raise CarError(f"{self.source}: CARv2 data offset {data_offset} inside its header")
+            del self._buffer[:51]
+            self._skip = data_offset - 51
+        self._state = "header"
+        return True
+
+    def _read_v1_header(self) -> bool:
+        prefix = self._varint()
+        if prefix is None:
+            return False
+        length, start = prefix
+        if length == 0 or length > MAX_HEADER:
+            raise CarError(f"{self.source}: CAR header length {length} is impossible")
+        if len(self._buffer) < start + length:
+            return False
+        version, roots = decode_header(bytes(self._buffer[start:start + length]))
+        if version != 1:
+            raise CarError(f"{self.source}: unsupported CAR version {version}")
+        self._consume(start + length)
+        self.version, self.roots = version, roots
+        self._state = "sections"
+        return True
+
+    def close(self) -> None:
+        """Raise CarError if the stream ended inside a section."""
+        if self._state != "sections":
+            raise CarError(f"{self.source}: stream ended before the end of the CAR header")
+        if self._buffer or (self._payload_left or 0) > 0:
+            raise CarError(f"{self.source}: stream ended inside a section ({len(self._buffer)} bytes left over)")
+
+
+def read_car(data: bytes, source: str = "CAR") -> tuple[list[CID], list[tuple[CID, bytes]]]:
+    """Roots and verified blocks of a whole CAR in memory."""
+    reader = CarReader(source)
+    blocks = list(reader.feed(data))
+    reader.close()
+    return reader.roots or [], blocks
+
+
+async def iter_car(chunks: AsyncIterator[bytes], source: str = "CAR") -> AsyncIterator[tuple[CID, bytes]]:
+    """Verified blocks from a CAR arriving as byte chunks (an HTTP body)."""
+    reader = CarReader(source)
+    async for chunk in chunks:
+        for item in reader.feed(chunk):
+            yield item
+    reader.close()
+
+
+# ---- writing ----------------------------------------------------------------------------------------------------
+
+def car_header(roots: Iterable[CID]) -> bytes:
+    header = encode_header(roots)
+    return encode_varint(len(header)) + header
+
+
+def car_section(cid: CID, block: bytes) -> bytes:
+    return section_head(cid, block) + block
+
+
+def section_head(cid: CID, block: bytes) -> bytes:
+    """A section without its block: write it, then the block, to avoid copying large blocks."""
+    return encode_varint(len(cid.bytes) + len(block)) + cid.bytes

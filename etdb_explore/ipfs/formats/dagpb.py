@@ -1,0 +1,75 @@
+"""DAG-PB nodes: ``PBNode {Links: [PBLink {Hash, Name, Tsize}], Data}``, encoded as Kubo encodes them.
+
+Links are written before Data (field 2 then field 1), Name and Tsize are written when present, as go-codec-dagpb does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.formats.protobuf import field_bytes, field_varint, iter_fields
+
+
+class DagPbError(EtdbError, ValueError):
+    """A block is not a valid DAG-PB node."""
+
+
+@dataclass(frozen=True)
+class Link:
+    cid: CID
+    name: str | None = ""
+    tsize: int | None = None
+
+    def encode(self) -> bytes:
+        out = field_bytes(1, self.cid.bytes)
+        if self.name is not None:
+            out += field_bytes(2, self.name.encode("utf-8"))
+        if self.tsize is not None:
+            out += field_varint(3, self.tsize)
+        return out
+
+
+@dataclass(frozen=True)
+class PBNode:
+    links: tuple[Link, ...] = ()
+    data: bytes | None = None
+
+    def encode(self) -> bytes:
+        out = b"".join(field_bytes(2, link.encode()) for link in self.links)
+        if self.data is not None:
+            out += field_bytes(1, self.data)
+        return out
+
+
+def _decode_link(raw: memoryview) -> Link:
+    cid, name, tsize = None, None, None
+    for number, value in iter_fields(raw):
+        if number == 1 and isinstance(value, memoryview):
+            cid = CID.from_bytes(bytes(value))
+        elif number == 2 and isinstance(value, memoryview):
+            name = bytes(value).decode("utf-8")
+        elif number == 3 and isinstance(value, int):
+            tsize = value
+        else:
+            raise DagPbError(f"unexpected field {number} in a DAG-PB link")
+    if cid is None:
+        raise DagPbError("DAG-PB link without a Hash")
+    return Link(cid, name, tsize)
+
+
+def decode(block: bytes | memoryview, cid: CID | None = None) -> PBNode:
+    """Decode a DAG-PB block; DagPbError naming the CID when it is malformed."""
+    try:
+        links, data = [], None
+        for number, value in iter_fields(block):
+            if number == 2 and isinstance(value, memoryview):
+                links.append(_decode_link(value))
+            elif number == 1 and isinstance(value, memoryview):
+                data = bytes(value)
+            else:
+                raise DagPbError(f"unexpected field {number} in a DAG-PB node")
+        return PBNode(tuple(links), data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DagPbError(f"block {cid or '?'} is not valid DAG-PB: {exc}") from exc

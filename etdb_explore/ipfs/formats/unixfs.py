@@ -1,0 +1,71 @@
+"""UnixFS ``Data`` messages (files, directories, HAMT shards, symlinks) inside DAG-PB nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.formats.cid import decode_varint
+from etdb_explore.ipfs.formats.protobuf import field_bytes, field_varint, iter_fields
+
+RAW, DIRECTORY, FILE, METADATA, SYMLINK, HAMT_SHARD = 0, 1, 2, 3, 4, 5
+TYPE_NAMES = {RAW: "raw", DIRECTORY: "directory", FILE: "file", METADATA: "metadata", SYMLINK: "symlink",
+              HAMT_SHARD: "hamt-shard"}
+MURMUR3_X64_64 = 0x22
+
+
+class UnixFSError(EtdbError, ValueError):
+    """A DAG-PB node does not hold valid UnixFS data."""
+
+
+@dataclass(frozen=True)
+class UnixFSData:
+    type: int
+    data: bytes | None = None
+    filesize: int | None = None
+    blocksizes: tuple[int, ...] = ()
+    hash_type: int | None = None
+    fanout: int | None = None
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES.get(self.type, str(self.type))
+
+    def encode(self) -> bytes:
+        out = field_varint(1, self.type)
+        if self.data is not None:
+            out += field_bytes(2, self.data)
+        if self.filesize is not None:
+            out += field_varint(3, self.filesize)
+        out += b"".join(field_varint(4, size) for size in self.blocksizes)
+        if self.hash_type is not None:
+            out += field_varint(5, self.hash_type)
+        if self.fanout is not None:
+            out += field_varint(6, self.fanout)
+        return out
+
+
+def decode(data: bytes | None, where: object = "?") -> UnixFSData:
+    """Decode UnixFS Data; UnixFSError naming ``where`` (usually the CID) when malformed."""
+    if data is None:
+        raise UnixFSError(f"node {where} has no UnixFS data")
+    values: dict[int, object] = {}
+    blocksizes: list[int] = []
+    try:
+        for number, value in iter_fields(data):
+            if number == 4:
+                if isinstance(value, memoryview):  # packed encoding
+                    pos = 0
+                    while pos < len(value):
+                        size, pos = decode_varint(value, pos)
+                        blocksizes.append(size)
+                else:
+                    blocksizes.append(value)
+            else:
+                values[number] = bytes(value) if isinstance(value, memoryview) else value
+    except ValueError as exc:
+        raise UnixFSError(f"node {where} has malformed UnixFS data: {exc}") from exc
+    if 1 not in values:
+        raise UnixFSError(f"node {where}: UnixFS data without a Type")
+    return UnixFSData(int(values[1]), values.get(2), values.get(3), tuple(blocksizes),  # type: ignore[arg-type]
+                      values.get(5), values.get(6))  # type: ignore[arg-type]

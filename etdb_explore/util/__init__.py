@@ -1,0 +1,1 @@
+"""The bottom layer, used by every other: the sync bridge (plain calls over one background event loop) and base58."""

@@ -1,0 +1,237 @@
+"""Tomograms, tilt-series, downloads, benchmark sets and fsspec on the demo ETDB, served over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import fsspec
+import mrcfile
+import numpy as np
+import pytest
+
+from etdb_explore.content.client import Client
+from etdb_explore.datasets.benchmark_set import BenchmarkSet
+from etdb_explore.datasets.download import download, read_manifest
+from etdb_explore.errors import UnsafePathError
+from etdb_explore.index.index import Index
+from etdb_explore.ipfs.gateway_server import start_server
+from etdb_explore.ipfs.sources.store import LocalStore
+from etdb_explore.util import bridge
+from etdb_explore.volumes.open import open_tiltseries, open_tomogram
+
+from ..ipfs.lying_gateway import LyingGateway
+
+
+@pytest.fixture(scope="module")
+def gateway(demo, tmp_path_factory):
+    """``serve`` over the demo store on 127.0.0.1 (the demo's files live in the session's default store)."""
+    store = LocalStore(tmp_path_factory.getbasetemp() / "data" / "etdb-explore" / "store")
+    runner, url = bridge.run(start_server(store))
+    yield url
+    bridge.run(runner.cleanup())
+
+
+@pytest.fixture
+def remote(gateway, tmp_path) -> Client:
+    """A client with an empty local store: every byte comes over HTTP from the gateway, verified."""
+    return Client(tmp_path / "empty-store", [gateway])
+
+
+def test_open_tomogram_reads_header_then_only_needed_slices(demo, remote):
+    row = demo.datasets.iloc[2]
+    vol = open_tomogram(row, index=demo, client=remote)
+    assert vol.shape == (56, 160, 160) and vol.voxel_size == pytest.approx((12.0, 12.0, 12.0))
+    assert vol.metadata["species"] == row["species"] and "WBP" in " ".join(vol.labels)
+    gateway_bytes = remote.source.sources[1].bytes_received
+    assert gateway_bytes < 300_000  # the header: root node and the first leaf, not the 2.9 MB file
+    middle = vol[28]
+    assert middle.shape == (160, 160) and middle.std() > 0
+    path = demo.files[(demo.files.txid == row["txid"]) & (demo.files.subtype == "reconstruction")].ipfs_path.iloc[0]
+    with mrcfile.open(_materialize(remote, path)) as ref:
+        np.testing.assert_array_equal(np.asarray(vol), ref.data)
+        np.testing.assert_array_equal(vol[10:20:3, 40:90, ::7], ref.data[10:20:3, 40:90, ::7])
+
+
+def test_opening_a_remote_tomogram_costs_one_round_trip(demo, gateway, tmp_path):
+    """Path resolution, the file's root and its header arrive in one CAR; a section then needs one more request."""
+    proxy = LyingGateway(gateway, "honest")
+    bridge.run(proxy.__aenter__())
+    try:
+        client = Client(tmp_path / "empty-store", [proxy.url])
+        row = demo.datasets.iloc[3]
+        path = demo.files[(demo.files.txid == row["txid"]) & (demo.files.subtype == "reconstruction")].ipfs_path
+        vol = open_tomogram("/ipfs/" + path.iloc[0], client=client)
+        vol.readahead = 0
+        assert proxy.requests == 1
+        assert vol[:2].std() > 0 and proxy.requests == 1  # the first sections came with the header
+        vol[vol.shape[0] // 2]
+        assert proxy.requests == 2
+    finally:
+        bridge.run(proxy.__aexit__(None, None, None))
+
+
+def _materialize(client, path):
+    import tempfile
+
+    target = os.path.join(tempfile.mkdtemp(), "copy.mrc")
+    with open(target, "wb") as fh:
+        fh.write(client.read(path))
+    return target
+
+
+def test_tiltseries_angles_from_rawtlt_and_by_txid(demo, remote):
+    row = demo.datasets.iloc[5]
+    ts = open_tiltseries(row["txid"][:12], index=demo, client=remote)
+    expected = np.arange(row.tilt_min, row.tilt_max + row.tilt_step / 2, row.tilt_step)
+    np.testing.assert_allclose(ts.angles, expected)
+    assert ts.angle_source.endswith(".rawtlt") and ts.shape[0] == len(expected)
+    assert ts.index_of(0.4) == int(np.argmin(np.abs(expected - 0.4)))
+    assert ts.at_angle(0).shape == (160, 160)
+
+
+def test_open_by_ipfs_path_and_bad_txid(demo, remote):
+    path = demo.files[demo.files.subtype == "reconstruction"].ipfs_path.iloc[0]
+    assert open_tomogram("/ipfs/" + path, client=remote).shape == (56, 160, 160)
+    with pytest.raises(Exception, match="0 datasets match"):
+        open_tomogram("ffffffffff", index=demo, client=remote)
+
+
+def test_download_is_verified_resumable_and_atomic(demo, remote, tmp_path):
+    selection = demo.filter(species=["Vibrio cholerae", "Escherichia coli"])
+    dest = tmp_path / "dl"
+    dry = download(selection, dest=dest, client=remote, dry_run=True, progress=False)
+    assert dry.planned_bytes == int(selection.files.fsize.sum()) and not dest.exists()
+    assert sum(n for n, _ in dry.planned.values()) == len(selection.files)
+    assert sum(b for _, b in dry.planned.values()) == dry.planned_bytes and "reconstructions" in dry.planned
+    first = download(selection, ["reconstructions", "images"], dest, client=remote, progress=False)
+    assert first.ok and len(first.fetched) == len(selection) * 3
+    manifest = read_manifest(dest)
+    some = sorted(manifest)[0]
+    # simulate a kill: one finished file lost its tail and is back to a .part, one file is gone
+    full = dest / some
+    data = full.read_bytes()
+    full.unlink()
+    (dest / (some + ".part")).write_bytes(data[: len(data) // 2])
+    second = download(selection, ["reconstructions", "images"], dest, client=remote, progress=False)
+    assert second.ok and second.fetched == [some] and len(second.skipped) == len(first.fetched) - 1
+    assert second.bytes == len(data) - len(data) // 2 and full.read_bytes() == data
+    assert not list(dest.rglob("*.part"))
+    meta = json.loads((dest / "metadata.json").read_text())
+    assert {m["txid"] for m in meta} == set(selection.datasets.txid)
+    for rel, row in manifest.items():
+        assert (dest / rel).stat().st_size == int(row["size"])
+
+
+def test_download_refuses_hostile_names(demo, remote, tmp_path):
+    evil = demo.filter(species="Vibrio cholerae")
+    first_rec = evil.files.index[evil.files.subtype == "reconstruction"][0]
+    evil.files.loc[first_rec, "fname"] = "../../outside.mrc"
+    report = download(evil, ["reconstructions"], tmp_path / "dl", client=remote, progress=False)
+    hostile = [k for k in report.failed if "outside" in k]
+    assert len(hostile) == 1 and "'..' segment" in report.failed[hostile[0]]
+    assert len(report.fetched) == len(evil) - 1  # the other files still arrive
+    assert not (tmp_path / "outside.mrc").exists() and not (tmp_path / "dl" / ".." / "outside.mrc").exists()
+    with pytest.raises(UnsafePathError):
+        from etdb_explore.datasets.safepaths import safe_join
+
+        safe_join(tmp_path, "../x")
+
+
+def test_download_cli_kill_and_resume(demo, gateway, tmp_path):
+    """A real kill (SIGKILL) mid-download, then a re-run that fetches only what is missing and resumes the .part."""
+    proxy = LyingGateway(gateway, "slow")
+    bridge.run(proxy.__aenter__())
+    try:
+        slow = proxy.url
+        args = [sys.executable, "-m", "etdb_explore", "download", "--dest", str(tmp_path / "dl"), "--store",
+                str(tmp_path / "s"), "--gateway", slow, "--workers", "1", "--no-progress", "--kinds",
+                "tilt-series", "--species", "Caulobacter crescentus"]
+        victim = subprocess.Popen(args)
+        deadline = time.monotonic() + 120
+        parts: list = []
+        while time.monotonic() < deadline and victim.poll() is None:  # kill once a file is done and one half-done
+            parts = [p for p in (tmp_path / "dl").rglob("*.part") if _size(p) > 0]
+            if parts and read_manifest(tmp_path / "dl"):
+                break
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        before = read_manifest(tmp_path / "dl")
+        done_before, done_bytes = len(before), sum(int(r["size"]) for r in before.values())
+        total = len(demo.filter(species="Caulobacter crescentus"))
+        assert len(parts) == 1 and 1 <= done_before < total, "the kill did not land mid-download"
+        part_bytes = parts[0].stat().st_size
+        again = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        report = json.loads(again.stdout)
+        assert report["skipped"] == done_before and report["fetched"] == total - done_before
+        assert report["bytes"] == report["planned_bytes"] - done_bytes - part_bytes  # the .part was resumed
+        assert len(read_manifest(tmp_path / "dl")) == total and not list((tmp_path / "dl").rglob("*.part"))
+    finally:
+        bridge.run(proxy.__aexit__(None, None, None))
+
+
+def _size(path) -> int:
+    """A file's size, 0 when it is gone (a .part renamed as it completes)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def test_benchmark_set_round_trip(demo, remote, tmp_path):
+    selection = demo.filter(species="Helicobacter pylori")
+    bset = BenchmarkSet.freeze(selection, ["reconstructions"], name="hp", filters={"species": "Helicobacter pylori"},
+                               client=remote)
+    again = BenchmarkSet.load(bset.save(tmp_path / "hp.json"))
+    assert again.files == bset.files and again.txids == list(selection.datasets.txid)
+    report = again.materialize(tmp_path / "a", client=remote, progress=False)
+    assert report.ok and again.verify(tmp_path / "a") == {}
+    other = Client(tmp_path / "other-store", [remote.config.gateways[0]])
+    assert again.materialize(tmp_path / "b", client=other, progress=False).ok
+    for f in again.files:  # bit-identical copies
+        assert (tmp_path / "a" / f.path).read_bytes() == (tmp_path / "b" / f.path).read_bytes()
+    victim = tmp_path / "a" / again.files[0].path
+    raw = bytearray(victim.read_bytes())
+    raw[5000] ^= 1
+    victim.write_bytes(bytes(raw))
+    assert "does not match CID" in again.verify(tmp_path / "a")[again.files[0].path]
+    means = again.map(lambda meta, vol: (meta["speciesName"], float(vol[20].mean())), content=remote)
+    assert len(means) == len(selection) and all(m[0] == "Helicobacter pylori" for m in means)
+    crate = again.croissant()
+    assert crate["@type"] == "sc:Dataset" and len(crate["distribution"]) == len(again.files)
+    assert all(d["identifier"].startswith("ipfs://Qm") for d in crate["distribution"])
+
+
+def test_benchmark_set_map_on_dask(demo, remote):
+    distributed = pytest.importorskip("distributed")
+    bset = BenchmarkSet.freeze(demo.filter(species="Escherichia coli"), ["reconstructions"], client=remote)
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as dask:
+        shapes = bset.map(lambda meta, vol: (meta["txid"], vol.shape), client=dask, content=remote)
+    assert sorted(t for t, _ in shapes) == sorted(f.txid for f in bset.files)
+    assert all(s == (56, 160, 160) for _, s in shapes)
+
+
+def test_fsspec_reads_by_path(demo, remote):
+    path = demo.files[demo.files.subtype == "reconstruction"].ipfs_path.iloc[3]
+    fs = fsspec.filesystem("etdb", client=remote)
+    info = fs.info(path)
+    assert info["type"] == "file" and info["CID"].startswith("Qm")
+    assert path.split("/")[1] in [p.split("/")[-1] for p in fs.ls(path.split("/")[0], detail=False)]
+    with fs.open(path) as fh:
+        header = mrcfile.mrcinterpreter.MrcInterpreter(fh, permissive=True, header_only=True).header
+        assert (int(header.nx), int(header.nz)) == (160, 56)
+        fh.seek(1024 + 160 * 160 * 2 * 28)
+        middle = np.frombuffer(fh.read(160 * 160 * 2), dtype=np.int16)
+    np.testing.assert_array_equal(middle.reshape(160, 160), open_tomogram("/ipfs/" + path, client=remote)[28])
+    with pytest.raises(FileNotFoundError):
+        fs.info(path.split("/")[0] + "/nope.mrc")
+
+
+def test_snapshot_index_helpers(demo):
+    assert isinstance(demo, Index) and len(demo.files_of("reconstruction")) == len(demo)
