@@ -59,6 +59,20 @@ def _interpret(name: str, data: bytes) -> MrcInterpreter:
             raise MrcError(f"{name}: not a readable MRC header ({exc})") from exc
 
 
+NSYMBT = slice(92, 96)  # the extended-header size field of the 1024-byte main header
+
+
+def _main_header(name: str, first: bytes) -> tuple[np.recarray, int]:
+    """The main header, and the extended-header size it claims, without letting mrcfile allocate that size.
+
+    mrcfile sizes a buffer by ``nsymbt`` before any check can run, so the field is zeroed for its parse and read
+    back afterwards in the byte order mrcfile chose.
+    """
+    main = _interpret(name, first[:NSYMBT.start] + bytes(4) + first[NSYMBT.stop:]).header
+    nsymbt = int(np.frombuffer(first, dtype=main.dtype, count=1)["nsymbt"][0])
+    return main, nsymbt
+
+
 def _text(value: Any) -> str:
     raw = bytes(value).rstrip(b"\0 ")
     return raw.decode("ascii", errors="replace")
@@ -74,9 +88,8 @@ async def read_header(source: ByteRanges) -> MrcHeader:
     if source.size < HEADER_SIZE:
         raise MrcError(f"{name}: {source.size} bytes is too short for an MRC file (header alone is 1024)")
     first = await source.read(0, HEADER_SIZE)
-    main = _interpret(name, first).header
+    main, nsymbt = _main_header(name, first)
     byte_order = mrcfile.utils.byte_order_from_machine_stamp(main.machst)
-    nsymbt = int(main.nsymbt)
     if nsymbt < 0 or nsymbt > min(MAX_EXTENDED_HEADER, source.size - HEADER_SIZE):
         raise MrcError(f"{name}: extended header of {nsymbt} bytes is impossible in a file of {source.size} bytes")
     mode = int(main.mode)

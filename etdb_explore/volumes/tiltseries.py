@@ -43,12 +43,22 @@ def angles_from_extended_header(header: MrcHeader) -> np.ndarray | None:
 
 
 def angles_from_record(details: dict[str, Any], count: int) -> np.ndarray | None:
-    """tiltMin..tiltMax by tiltStep from a record's details, when that gives exactly ``count`` angles."""
-    lo, hi, step = details.get("tiltMin"), details.get("tiltMax"), details.get("tiltStep")
-    if lo is None or hi is None or not step:
+    """tiltMin..tiltMax by tiltStep from a record's details, when that gives exactly ``count`` angles.
+
+    The record's fields are unsigned input: the number of angles they describe is computed, and compared with
+    ``count``, before any array is made.
+    """
+    try:
+        lo, hi, step = (float(details[key]) for key in ("tiltMin", "tiltMax", "tiltStep"))
+    except (KeyError, TypeError, ValueError):
         return None
-    angles = np.arange(float(lo), float(hi) + float(step) / 2, float(step))
-    return angles if len(angles) == count else None
+    if not (np.isfinite([lo, hi, step]).all() and step > 0 and hi >= lo):
+        return None
+    intervals = (hi - lo) / step
+    if not (np.isfinite(intervals) and round(intervals) + 1 == count):
+        return None
+    angles = lo + step * np.arange(count)
+    return angles if abs(angles[-1] - hi) <= step / 2 else None
 
 
 class TiltSeries(Volume):

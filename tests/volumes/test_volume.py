@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import tracemalloc
 
 import mrcfile
 import mrcfile.dtypes
@@ -195,3 +196,29 @@ def test_preview_helpers():
     out = robust_contrast(spiky)
     assert out.dtype == np.float32 and out.max() == 1.0 and out.min() == 0.0
     assert preview(np.ones((1000, 300))).shape == (500, 150)
+
+
+def test_huge_extended_header_claim_is_refused_before_any_allocation(volume_file):
+    """mrcfile sizes a buffer by nsymbt before looking at the file: a 2 GiB claim must fail without that buffer."""
+    path, _ = volume_file
+    _patched(path, 92, "<i", 2**31 - 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MrcError, match="extended header of 2147483647 bytes is impossible"):
+            Volume.open(LocalFile(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak} bytes allocated"
+
+
+@pytest.mark.parametrize("step", [1.2e-6, 1e-12, 1e-300, 0.0, -2.0, float("nan"), float("inf"), "x", None])
+def test_record_tilt_step_never_sizes_an_array(step):
+    tracemalloc.start()
+    try:
+        assert angles_from_record({"tiltMin": -60, "tiltMax": 60, "tiltStep": step}, 61) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated for tiltStep={step!r}"
+    assert angles_from_record({"tiltMin": -1e308, "tiltMax": 1e308, "tiltStep": 1e-308}, 61) is None
