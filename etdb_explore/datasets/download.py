@@ -2,7 +2,9 @@
 
 Files land at ``dest/<location>/<fname>`` (names from records are untrusted: see :mod:`etdb_explore.datasets.safepaths`).
 A file is written as ``<name>.part`` and renamed when complete and verified; a re-run after a kill resumes each
-``.part`` from where it stopped and skips finished files whose sha256 matches the manifest. ``manifest.csv``
+``.part`` from where it stopped and skips finished files. Bytes already on disk are never trusted: a ``.part`` and a
+finished file are checked leaf by leaf against the file's CID (only the DAG's interior nodes are fetched for that),
+and fetched again from the first leaf that differs. ``manifest.csv``
 (txid, path, cid, size, sha256) and ``metadata.json`` (the signed records) are written next to the data.
 """
 
@@ -13,16 +15,19 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import stat as stat_module
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
 from etdb_explore.datasets.safepaths import safe_join
-from etdb_explore.errors import EtdbError
+from etdb_explore.errors import EtdbError, UnsafePathError
+from etdb_explore.ipfs.dag.local import matching_prefix
+from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.util import bridge
 
 if TYPE_CHECKING:
@@ -37,7 +42,6 @@ KINDS = {  # etdb-downloads' file types → record file subtypes
 }
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ("txid", "path", "cid", "size", "sha256")
-STREAM_CHUNK = 4 << 20
 
 
 def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
@@ -99,15 +103,6 @@ def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, dest / MANIFEST)
 
 
-def _sha256_file(path: Path) -> Any:
-    """The running sha256 of a file's bytes (run in a thread: hashing releases the GIL)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(STREAM_CHUNK):
-            digest.update(chunk)
-    return digest
-
-
 class _Progress:
     """tqdm.auto bars for bytes and files (quiet when disabled)."""
 
@@ -123,48 +118,117 @@ class _Progress:
         self.files.close()
 
 
-async def _fetch(client: Client, row: pd.Series, dest: Path, manifest: dict[str, dict[str, str]],
-                 report: DownloadReport, progress: _Progress) -> None:
-    rel = f"{row['location']}/{row['fname']}"
-    target = safe_join(dest, rel, what=f"file name of dataset {row['txid']}")
-    done = manifest.get(rel)
-    if target.exists() and done and int(done["size"]) == target.stat().st_size:
-        if (await asyncio.to_thread(_sha256_file, target)).hexdigest() == done["sha256"]:
-            report.skipped.append(rel)
-            progress.bytes.update(target.stat().st_size)
-            progress.files.update()
-            return
+@dataclass(frozen=True)
+class _Planned:
+    """One file to download: the dataset row, its IPFS path (``<location>/<fname>``) and its local target."""
+
+    row: pd.Series
+    rel: str
+    target: Path
+
+
+def plan_targets(files: pd.DataFrame, dest: Path) -> tuple[list[_Planned], dict[str, str]]:
+    """Local targets of ``files`` inside ``dest``, and the files refused with the reason.
+
+    Names come from records, which anyone can publish: a name that would leave ``dest`` is refused, a file listed
+    twice under the same IPFS path is fetched once, and different IPFS paths that map to the same local file (equal
+    after Unicode normalisation) are all refused, since neither can be told from the other on disk.
+
+    Returns:
+        The files to fetch, and ``{ipfs path: reason}`` for those refused.
+    """
+    refused: dict[str, str] = {}
+    by_target: dict[Path, list[_Planned]] = {}
+    for _, row in files.iterrows():
+        rel = f"{row['location']}/{row['fname']}"
+        try:
+            target = safe_join(dest, rel, what=f"file name of dataset {row['txid']}")
+        except EtdbError as exc:
+            refused[rel] = str(exc)
+            continue
+        by_target.setdefault(target, []).append(_Planned(row, rel, target))
+    planned = []
+    for target, group in by_target.items():
+        names = sorted({p.rel for p in group})
+        if len(names) == 1:
+            planned.append(group[0])
+            continue
+        for p in group:
+            others = ", ".join(repr(n) for n in names if n != p.rel)
+            refused[p.rel] = (f"name collision: {p.rel!r} (dataset {p.row['txid']}) and {others} map to the same "
+                              f"local file {target}")
+    return planned, refused
+
+
+def _open_part(part: Path) -> BinaryIO:
+    """``part`` opened for reading and appending; UnsafePathError if it is a symbolic link or not a regular file."""
+    try:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if part.is_symlink():
+            raise UnsafePathError(f"{part} is a symbolic link: refusing to write through it") from exc
+        raise
+    if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePathError(f"{part} is not a regular file")
+    return os.fdopen(fd, "r+b")
+
+
+async def _matching(client: Client, cid: CID, path: Path, size: int) -> Any | None:
+    """The sha256 of the local file ``path`` if all of it equals file ``cid`` of ``size`` bytes, else None."""
+    if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        return digest if await matching_prefix(client.reader, cid, fh, size, digest) == size else None
+
+
+async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, str]], report: DownloadReport,
+                 progress: _Progress) -> None:
+    row, rel, target = item.row, item.rel, item.target
     stat = await client.astat(rel)
     if stat.type != "file":
         raise EtdbError(f"{rel} is a {stat.type}, not a file")
     if pd.notna(row.get("fsize")) and int(row["fsize"]) != stat.size:
         raise EtdbError(f"{rel}: the record says {int(row['fsize'])} bytes, IPFS holds {stat.size}")
+    finished = await _matching(client, stat.cid, target, stat.size)  # re-checked against the CID, not trusted
+    if finished is not None:
+        _record(manifest, row, rel, stat.cid, stat.size, finished.hexdigest())
+        report.skipped.append(rel)
+        progress.bytes.update(stat.size)
+        progress.files.update()
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    if offset > stat.size:
-        part.unlink()
-        offset = 0
-    # resuming: the bytes already there were verified when they were written
-    digest = await asyncio.to_thread(_sha256_file, part) if offset else hashlib.sha256()
-    progress.bytes.update(offset)
-    with open(part, "ab") as fh:
+    with _open_part(part) as fh:
+        # a resumed .part is checked leaf by leaf against the CID; from the first differing leaf on it is fetched again
+        digest = hashlib.sha256()
+        on_disk = min(os.fstat(fh.fileno()).st_size, stat.size)
+        offset = await matching_prefix(client.reader, stat.cid, fh, on_disk, digest) if on_disk else 0
+        fh.truncate(offset)
+        progress.bytes.update(offset)
         async for chunk in client.reader.iter_range(stat.cid, offset, stat.size):
             fh.write(chunk)  # page-cache writes and hashing in place: cheaper here than a thread hop per batch
             digest.update(chunk)
             report.bytes += len(chunk)
             progress.bytes.update(len(chunk))
+        written = fh.tell()
+    if written != stat.size:
+        raise EtdbError(f"{rel}: {written} bytes written for a file of {stat.size} ({stat.cid})")
     os.replace(part, target)
-    digest_hex = digest.hexdigest()
-    manifest[rel] = {"txid": row["txid"], "path": rel, "cid": str(stat.cid), "size": str(stat.size),
-                     "sha256": digest_hex}
+    _record(manifest, row, rel, stat.cid, stat.size, digest.hexdigest())
     report.fetched.append(rel)
     progress.files.update()
+
+
+def _record(manifest: dict[str, dict[str, str]], row: pd.Series, rel: str, cid: CID, size: int, sha256: str) -> None:
+    manifest[rel] = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256}
 
 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
                     workers: int = 4, client: Client | None = None, dry_run: bool = False,
                     progress: bool = True) -> DownloadReport:
+    """The coroutine behind :func:`download` (same arguments and result), for use on an event loop."""
     client = client or default_client()
     dest = Path(dest)
     files = select_files(selection, kinds)
@@ -172,27 +236,39 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
     if dry_run:
         return report
     dest.mkdir(parents=True, exist_ok=True)
+    planned, refused = plan_targets(files, dest)
+    report.failed.update(refused)
     manifest = read_manifest(dest)
     bars = _Progress(report.planned_bytes, len(files), progress)
     limit = asyncio.Semaphore(workers)
 
-    async def one(row: pd.Series) -> None:
+    async def one(item: _Planned) -> None:
         async with limit:
             try:
-                await _fetch(client, row, dest, manifest, report, bars)
+                await _fetch(client, item, manifest, report, bars)
             except (EtdbError, OSError, ValueError) as exc:
-                report.failed[f"{row['location']}/{row['fname']}"] = str(exc)
-            _write_manifest(dest, manifest)
+                report.failed[item.rel] = str(exc)
+            _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
 
     try:
-        await asyncio.gather(*(one(row) for _, row in files.iterrows()))
+        await asyncio.gather(*(one(item) for item in planned))
     finally:
         bars.close()
-        _write_manifest(dest, manifest)
-    records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items()
-               if t in set(files["txid"])]
-    (dest / "metadata.json").write_text(json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8")
+        _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
+    txids = set(files["txid"])
+    records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items() if t in txids]
+    _save(report, "metadata.json", lambda: (dest / "metadata.json").write_text(
+        json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8"))
     return report
+
+
+def _save(report: DownloadReport, name: str, write: Callable[[], object]) -> None:
+    """Write one of the download's own files; a full or read-only disk is reported under ``name``, not raised,
+    so the report of what was fetched survives."""
+    try:
+        write()
+    except OSError as exc:
+        report.failed[name] = f"could not write {name}: {exc}"
 
 
 def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",

@@ -109,15 +109,8 @@ class _BalancedBuilder:
         raise AssertionError("unreachable: the top level always ends with one entry")
 
 
-def _leaf_block(profile: Profile, chunk: bytes) -> bytes:
-    if profile.raw_leaves:
-        return chunk
-    data = unixfs.UnixFSData(unixfs.FILE, chunk if chunk else None, len(chunk)).encode()
-    return dagpb.PBNode((), data).encode()
-
-
 def _leaf_entry(profile: Profile, chunk: bytes) -> tuple[Entry, bytes]:
-    block = _leaf_block(profile, chunk)
+    block = chunk if profile.raw_leaves else unixfs.file_leaf_block(chunk)
     cid = CID.for_block(block, RAW, 1) if profile.raw_leaves else profile.node_cid(block)
     return Entry(cid, len(chunk), len(block)), block
 

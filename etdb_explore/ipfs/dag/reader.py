@@ -22,6 +22,7 @@ from etdb_explore.ipfs.sources.base import BlockSource
 DEFAULT_WINDOW = 16
 CAR_MIN_BYTES = 1 << 20
 NODE_CACHE_SIZE = 512
+MAX_FILE_DEPTH = 64  # Kubo's balanced DAGs stay under 6 levels for any real file; trickle DAGs under 30
 HEAD_BYTES = 256 * 1024  # what opening a file reads at once: an MRC header with a typical extended header
 
 
@@ -223,9 +224,11 @@ class UnixFSReader:
         """Blocks to fetch ahead: one while a CAR stream delivers them in walk order, else the window."""
         return 1 if isinstance(source, CarPrefetch) and source.streaming else self.window
 
-    async def _walk(self, node: _Node, offset: int, start: int, end: int,
-                    source: BlockSource) -> AsyncIterator[bytes]:
+    async def _walk(self, node: _Node, offset: int, start: int, end: int, source: BlockSource,
+                    depth: int = 0) -> AsyncIterator[bytes]:
         """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
+        if depth > MAX_FILE_DEPTH:
+            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
         data = node.file_data
         if data:
             lo, hi = max(start - offset, 0), min(end - offset, len(data))
@@ -238,23 +241,26 @@ class UnixFSReader:
         if len(node.fs.blocksizes) != len(node.pb.links):
             raise EtdbError(f"file node {node.cid}: {len(node.fs.blocksizes)} blocksizes for "
                             f"{len(node.pb.links)} links")
-        wanted: deque[tuple[CID, int]] = deque()
+        wanted: deque[tuple[CID, int, int]] = deque()
         for link, size in zip(node.pb.links, node.fs.blocksizes):
             if offset < end and offset + size > start:
-                wanted.append((link.cid, offset))
+                wanted.append((link.cid, offset, size))
             offset += size
-        pending: deque[tuple[asyncio.Task[_Node], int]] = deque()
+        pending: deque[tuple[asyncio.Task[_Node], int, int]] = deque()
         try:
             while pending or wanted:
                 while wanted and len(pending) < self._window(source):
-                    child_cid, child_offset = wanted.popleft()
-                    pending.append((asyncio.ensure_future(self._node(child_cid, source)), child_offset))
-                task, child_offset = pending.popleft()
+                    child_cid, child_offset, size = wanted.popleft()
+                    pending.append((asyncio.ensure_future(self._node(child_cid, source)), child_offset, size))
+                task, child_offset, size = pending.popleft()
                 child = await task
-                async for chunk in self._walk(child, child_offset, start, end, source):
+                if child.size != size:  # a lying blocksize would shift every byte after it
+                    raise EtdbError(f"file node {child.cid} holds {child.size} bytes, its parent {node.cid} "
+                                    f"says {size}")
+                async for chunk in self._walk(child, child_offset, start, end, source, depth + 1):
                     yield chunk
         finally:
-            for task, _ in pending:
+            for task, _, _ in pending:
                 task.cancel()
 
     async def read(self, cid: CID | str, start: int = 0, end: int | None = None, path: str = "") -> bytes:

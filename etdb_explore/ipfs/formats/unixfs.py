@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.formats import dagpb
 from etdb_explore.ipfs.formats.cid import decode_varint
 from etdb_explore.ipfs.formats.protobuf import field_bytes, field_varint, iter_fields
 
@@ -69,3 +70,12 @@ def decode(data: bytes | None, where: object = "?") -> UnixFSData:
         raise UnixFSError(f"node {where}: UnixFS data without a Type")
     return UnixFSData(int(values[1]), values.get(2), values.get(3), tuple(blocksizes),  # type: ignore[arg-type]
                       values.get(5), values.get(6))  # type: ignore[arg-type]
+
+
+def file_leaf_block(chunk: bytes) -> bytes:
+    """The DAG-PB block of a UnixFS file leaf holding ``chunk``, byte for byte as Kubo writes it (no raw leaves).
+
+    Returns:
+        The encoded block, whose CID is the leaf's CID.
+    """
+    return dagpb.PBNode((), UnixFSData(FILE, chunk if chunk else None, len(chunk)).encode()).encode()

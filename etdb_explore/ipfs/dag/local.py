@@ -1,0 +1,107 @@
+"""Checking local bytes against a UnixFS file's CID, leaf by leaf, without downloading the leaves.
+
+A resumed download's ``.part`` or a finished file may have been changed on disk since it was written. Only the
+DAG's interior nodes are fetched (a fraction of a percent of the file); each leaf is checked against the local
+bytes it covers: a raw leaf by hashing them, a DAG-PB leaf by rebuilding its block as Kubo writes it and hashing
+that (a leaf written another way is fetched and compared). The check stops at the first leaf that differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, BinaryIO
+
+from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.dag.reader import MAX_FILE_DEPTH
+from etdb_explore.ipfs.formats import unixfs
+from etdb_explore.ipfs.formats.cid import CID, RAW
+
+if TYPE_CHECKING:
+    from etdb_explore.ipfs.dag.reader import UnixFSReader, _Node
+
+MAX_LEAF_BYTES = 2 << 20  # the largest block the IPFS spec lets a peer send
+
+
+class _Mismatch(Exception):
+    """Local bytes differ from the DAG from file offset ``args[0]`` on (the start of the first differing leaf)."""
+
+
+async def matching_prefix(reader: UnixFSReader, cid: CID, fh: BinaryIO, length: int,
+                          digest: hashlib._Hash | None = None) -> int:
+    """How many of the first ``length`` bytes of the local file ``fh`` equal file ``cid``, in whole leaves.
+
+    Args:
+        reader: reads the DAG's interior nodes (verified).
+        cid: the root of the UnixFS file.
+        fh: the local bytes, opened for reading in binary mode.
+        length: how many local bytes to check (at most the file's size).
+        digest: if given, updated with the matching bytes in order (e.g. the manifest's sha256).
+
+    Returns:
+        The length of the longest prefix of whole leaves that matches; ``length`` when all of it does.
+
+    Raises:
+        EtdbError: the DAG is malformed or deeper than ``MAX_FILE_DEPTH`` levels (naming the node), or a block is unavailable.
+    """
+    checker = _Checker(reader, fh, length, digest)
+    try:
+        await checker.node(await reader._node(cid), 0, 0)
+    except _Mismatch as mismatch:
+        return int(mismatch.args[0])
+    return length
+
+
+class _Checker:
+    def __init__(self, reader: UnixFSReader, fh: BinaryIO, length: int, digest: hashlib._Hash | None) -> None:
+        self.reader = reader
+        self.fh = fh
+        self.length = length
+        self.digest = digest
+
+    def _local(self, offset: int, size: int) -> bytes:
+        self.fh.seek(offset)
+        return self.fh.read(size)
+
+    def _leaf(self, cid: CID, offset: int, size: int) -> bytes | None:
+        """The local bytes of leaf ``cid`` if they hash to it as a raw or a Kubo DAG-PB leaf (run in a thread)."""
+        local = self._local(offset, size)
+        return local if cid.matches(local if cid.codec == RAW else unixfs.file_leaf_block(local)) else None
+
+    def _accept(self, data: bytes) -> None:
+        if self.digest is not None:
+            self.digest.update(data)
+
+    async def node(self, node: _Node, offset: int, depth: int, size: int | None = None) -> None:
+        if depth > MAX_FILE_DEPTH:
+            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
+        if size is not None and node.size != size:
+            raise EtdbError(f"file node {node.cid} holds {node.size} bytes, its parent says {size}")
+        inline = node.file_data
+        if inline:
+            if offset + len(inline) > self.length or self._local(offset, len(inline)) != inline:
+                raise _Mismatch(offset)
+            self._accept(inline)
+            offset += len(inline)
+        if node.pb is None or not node.pb.links:
+            return
+        assert node.fs is not None
+        if len(node.fs.blocksizes) != len(node.pb.links):
+            raise EtdbError(f"file node {node.cid}: {len(node.fs.blocksizes)} blocksizes for "
+                            f"{len(node.pb.links)} links")
+        for link, child_size in zip(node.pb.links, node.fs.blocksizes):
+            if offset >= self.length:
+                raise _Mismatch(offset)
+            await self.child(link.cid, offset, child_size, depth + 1)
+            offset += child_size
+
+    async def child(self, cid: CID, offset: int, size: int, depth: int) -> None:
+        if offset + size <= self.length and size <= MAX_LEAF_BYTES:
+            local = await asyncio.to_thread(self._leaf, cid, offset, size)
+            if local is not None:
+                self._accept(local)
+                return
+        if cid.codec == RAW:
+            raise _Mismatch(offset)  # differing, or only partly on disk
+        # an interior node, a leaf not written as Kubo writes them, or differing bytes: the node itself decides
+        await self.node(await self.reader._node(cid), offset, depth, size)
