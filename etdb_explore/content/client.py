@@ -15,22 +15,12 @@ from typing import Any
 
 from etdb_explore.ipfs.dag.reader import DirEntry, Stat, UnixFSReader
 from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 from etdb_explore.ipfs.sources.base import BlockSource, MultiSource
 from etdb_explore.ipfs.sources.gateway import GatewaySource
 from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.util import bridge
-
-
-def split_ipfs_path(path: str) -> tuple[CID, str]:
-    """``ipfs://CID/a/b``, ``/ipfs/CID/a/b`` or ``CID/a/b`` → (CID, "a/b")."""
-    text = path.strip()
-    for prefix in ("ipfs://", "/ipfs/", "ipfs/"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-            break
-    root, _, rest = text.strip("/").partition("/")
-    return CID.decode(root), rest
 
 
 @dataclass(frozen=True)
@@ -70,16 +60,16 @@ class Client:
     # ---- async ------------------------------------------------------------------------------------------------------
 
     async def astat(self, path: str) -> Stat:
-        root, rest = split_ipfs_path(path)
-        return await self.reader.stat(root, rest)
+        where = parse_ipfs_path(path)
+        return await self.reader.stat(where.cid, where.path)
 
     async def aread(self, path: str, start: int = 0, end: int | None = None) -> bytes:
-        root, rest = split_ipfs_path(path)
-        return await self.reader.read(root, start, end, path=rest)
+        where = parse_ipfs_path(path)
+        return await self.reader.read(where.cid, start, end, path=where.path)
 
     async def afile(self, path: str) -> IpfsFile:
-        root, rest = split_ipfs_path(path)
-        stat, head = await self.reader.head(root, rest)  # one round trip: the path, the root, the first leaves
+        where = parse_ipfs_path(path)
+        stat, head = await self.reader.head(where.cid, where.path)  # one round trip: the path, the root, the first leaves
         if stat.type != "file":
             raise IsADirectoryError(f"{path} is a {stat.type}, not a file")
         return IpfsFile(self, path, stat.cid, stat.size, head)
@@ -94,8 +84,8 @@ class Client:
         return bridge.run(self.aread(path, start, end))
 
     def listdir(self, path: str) -> list[DirEntry]:
-        root, rest = split_ipfs_path(path)
-        return bridge.run(self.reader.listdir(root, rest))
+        where = parse_ipfs_path(path)
+        return bridge.run(self.reader.listdir(where.cid, where.path))
 
     def file(self, path: str) -> IpfsFile:
         """A file's byte ranges (size known, data read on demand), for lazy volumes and file-like access."""

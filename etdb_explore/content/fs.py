@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+from fsspec.utils import stringify_path
 
 from etdb_explore.content.client import Client, default_client
 from etdb_explore.ipfs.dag.reader import PathError
+from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
 
 
 class EtdbFileSystem(AbstractFileSystem):
@@ -24,12 +26,18 @@ class EtdbFileSystem(AbstractFileSystem):
         self.client = client or default_client()
 
     @classmethod
-    def _strip_protocol(cls, path: str) -> str:
-        path = str(path)
-        for prefix in ("etdb://", "ipfs://", "/ipfs/"):
-            if path.startswith(prefix):
-                path = path[len(prefix):]
-        return path.strip("/")
+    def _strip_protocol(cls, path: Any) -> Any:
+        """fsspec's path form, ``<cid>/<path>``, of any IPFS path :func:`parse_ipfs_path` accepts (a list: each).
+
+        Text that is no IPFS path (fsspec's root ``""``, a glob pattern) only loses ``etdb://``; reading it then
+        raises the parser's error naming it.
+        """
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        try:
+            return str(parse_ipfs_path(stringify_path(path)))
+        except IpfsPathError:
+            return super()._strip_protocol(path)
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)

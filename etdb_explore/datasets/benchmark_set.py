@@ -24,6 +24,7 @@ from etdb_explore.index.index import Index
 from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, add_file
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.util import bridge
+from etdb_explore.util.files import atomic_write
 
 FORMAT = "etdb-explore-benchmark-set/1"
 
@@ -73,9 +74,7 @@ class BenchmarkSet:
                 "txids": self.txids, "files": [asdict(f) for f in self.files], "records": self.records}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False), encoding="utf-8")
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> BenchmarkSet:

@@ -29,6 +29,7 @@ from etdb_explore.errors import EtdbError, UnsafePathError
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.util import bridge
+from etdb_explore.util.files import atomic_open, atomic_write
 
 if TYPE_CHECKING:
     from etdb_explore.index.index import Index
@@ -94,13 +95,11 @@ def read_manifest(dest: Path) -> dict[str, dict[str, str]]:
 
 
 def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
-    tmp = dest / f".{MANIFEST}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(dest / MANIFEST, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         for key in sorted(rows):
             writer.writerow({k: rows[key][k] for k in MANIFEST_FIELDS})
-    os.replace(tmp, dest / MANIFEST)
 
 
 class _Progress:
@@ -257,8 +256,8 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
         _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
     txids = set(files["txid"])
     records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items() if t in txids]
-    _save(report, "metadata.json", lambda: (dest / "metadata.json").write_text(
-        json.dumps(records, indent=1, ensure_ascii=False), encoding="utf-8"))
+    _save(report, "metadata.json", lambda: atomic_write(
+        dest / "metadata.json", json.dumps(records, indent=1, ensure_ascii=False)))
     return report
 
 

@@ -8,7 +8,6 @@ go-etdb's serialization). Files are written under temporary names and renamed, s
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 
 from etdb_explore.errors import EtdbError
 from etdb_explore.records import Change, Record, parse_record
+from etdb_explore.util.files import atomic_write
 
 if TYPE_CHECKING:
     from etdb_explore.index.index import Index
@@ -36,21 +36,15 @@ def _record_line(record: Record) -> str:
     return '{"artifact":' + record.to_json() + ',"meta":' + json.dumps(meta, separators=(",", ":")) + "}"
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_snapshot(index: Index, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
-        _replace_atomically(folder / f"{name}.parquet", getattr(index, name).to_parquet)
+        atomic_write(folder / f"{name}.parquet", getattr(index, name).to_parquet)
     lines = "".join(_record_line(r) + "\n" for r in index.records.values())
-    _replace_atomically(folder / "records.jsonl", lambda p: p.write_text(lines, encoding="utf-8"))
+    atomic_write(folder / "records.jsonl", lines)
     manifest = {"format": FORMAT, "version": VERSION, "source": index.source, "created": int(time.time()),
                 "datasets": len(index.datasets), "files": len(index.files), "rejected": len(index.rejected)}
-    _replace_atomically(folder / "snapshot.json", lambda p: p.write_text(json.dumps(manifest, indent=1)))
+    atomic_write(folder / "snapshot.json", json.dumps(manifest, indent=1))
     return folder
 
 

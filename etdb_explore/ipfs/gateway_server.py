@@ -19,7 +19,8 @@ from etdb_explore.errors import BlockNotFoundError
 from etdb_explore.ipfs.dag.reader import PathError, UnixFSReader
 from etdb_explore.ipfs.dag.walker import ByteRange, DagWalker, NodeCache, ScopeError
 from etdb_explore.ipfs.formats.car import car_header, section_head
-from etdb_explore.ipfs.formats.cid import CID, CIDError
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
 from etdb_explore.ipfs.sources.base import BlockSource
 
 RAW_TYPE = "application/vnd.ipld.raw"
@@ -41,13 +42,11 @@ def _format(request: web.Request) -> str | None:
 
 
 def _split(request: web.Request) -> tuple[CID, str]:
-    tail = request.match_info["tail"]
-    cid_text, _, path = tail.partition("/")
-    try:
-        cid = CID.decode(cid_text)
-    except CIDError as exc:
-        raise web.HTTPBadRequest(text=f"invalid CID {cid_text!r}: {exc}\n") from None
-    return cid, path  # aiohttp has already percent-decoded the path
+    try:  # aiohttp has already percent-decoded the path: it is read literally
+        where = parse_ipfs_path("/ipfs/" + request.match_info["tail"])
+    except IpfsPathError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    return where.cid, where.path
 
 
 def _common_headers(cid: CID, path: str, etag: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,8 +11,9 @@ import pandas as pd
 from etdb_explore.content.client import Client, default_client
 from etdb_explore.errors import EtdbError
 from etdb_explore.ipfs.dag.reader import PathError
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.formats.paths import IpfsPath, IpfsPathError, parse_ipfs_path
 from etdb_explore.util import bridge
-from etdb_explore.volumes.header import read_header
 from etdb_explore.volumes.tiltseries import (
     TiltSeries,
     angles_from_extended_header,
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from etdb_explore.index.index import Index
 
 TILT_FILE_SUFFIXES = (".rawtlt", ".tlt")
+_TXID = re.compile(r"[0-9a-fA-F]+")
 
 
 def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
@@ -45,10 +48,20 @@ def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
     return row, index.files[index.files["txid"] == row["txid"]]
 
 
-def _is_path(x: Any) -> bool:
-    """An IPFS path (``/ipfs/…``, ``ipfs://…``, or ``CID/…``) rather than a txid."""
-    return isinstance(x, str) and (x.startswith(("/ipfs/", "ipfs://")) or (
-        x.startswith(("Qm", "bafy", "bafk")) and "/" in x))
+def _ipfs_path(x: Any) -> str | None:
+    """``x`` as a canonical IPFS path, or None when it is a dataset row or a txid (hex digits, or a prefix).
+
+    Raises:
+        IpfsPathError: ``x`` is a string that is neither a txid nor an IPFS path.
+    """
+    if isinstance(x, (CID, IpfsPath)):
+        return str(parse_ipfs_path(x))
+    if not isinstance(x, str) or _TXID.fullmatch(x.strip()):
+        return None
+    try:
+        return str(parse_ipfs_path(x))
+    except IpfsPathError as exc:
+        raise IpfsPathError(f"{x!r} is neither a txid (hex) nor an IPFS path: {exc}") from exc
 
 
 def _pick(files: pd.DataFrame, subtype: str, suffixes: tuple[str, ...], what: str, txid: str) -> str:
@@ -64,8 +77,7 @@ def _metadata(row: pd.Series | None) -> dict[str, Any]:
 
 
 async def _aopen_volume(path: str, client: Client, row: pd.Series | None) -> Volume:
-    source = await client.afile(path)
-    return Volume(source, await read_header(source), _metadata(row))
+    return await Volume.aopen(await client.afile(path), _metadata(row))
 
 
 def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None = None) -> Volume:
@@ -75,8 +87,9 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
     index), or an IPFS path to an MRC file.
     """
     client = client or default_client()
-    if _is_path(x):
-        return bridge.run(_aopen_volume(x, client, None))
+    path = _ipfs_path(x)
+    if path is not None:
+        return bridge.run(_aopen_volume(path, client, None))
     row, files = _dataset(x, index)
     path = _pick(files, "reconstruction", (".rec", ".mrc", ".map"), "reconstruction", row["txid"])
     return bridge.run(_aopen_volume(path, client, row))
@@ -123,8 +136,9 @@ def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None
     else the record's tiltMin/tiltMax/tiltStep.
     """
     client = client or default_client()
-    if _is_path(x):
-        return bridge.run(_aopen_tiltseries(x, client, None, None))
+    path = _ipfs_path(x)
+    if path is not None:
+        return bridge.run(_aopen_tiltseries(path, client, None, None))
     row, files = _dataset(x, index)
     path = _pick(files, "tiltseries", (".mrc", ".st", ".ali"), "tilt-series", row["txid"])
     return bridge.run(_aopen_tiltseries(path, client, row, files))

@@ -84,6 +84,7 @@ async def test_trustless_responses(served, conformance):
                             (f"{root}/hello.txt?format=car&entity-bytes=x", 400)):
             async with http.get(f"{url}/ipfs/{bad}") as r:
                 assert r.status == status, bad
+                assert status != 400 or "notacid" not in bad or "'notacid' is not a CID" in await r.text()
         async with http.head(f"{url}/ipfs/{root}/hello.txt") as r:
             assert r.status == 200 and r.headers["Content-Length"] == "12" and await r.read() == b""
         async with http.get(f"{url}/ipfs/{root}/hello.txt", headers={"Range": "bytes=50-60"}) as r:

@@ -33,6 +33,7 @@ async def test_blocks_cat_and_export(kubo, conformance_store):
     cid = add_bytes(DATA, KUBO_DEFAULT, node.store).cid
     assert await UnixFSReader(source).read(cid, 1000, 600_000) == DATA[1000:600_000]
     assert await source.cat(f"/ipfs/{cid}", 5, 10) == DATA[5:15]
+    assert await source.cat(f"ipfs://{cid}", 5, 10) == DATA[5:15]  # any spelling the path parser accepts
     blocks = await source.dag_export(cid)
     assert blocks[0][0] == cid and len(blocks) == 5
     assert "block/get" in node.calls and "dag/export" in node.calls

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +26,7 @@ from etdb_explore.records import (
     parse_part,
 )
 from etdb_explore.records.history import apply_messages
+from etdb_explore.util.files import atomic_write
 
 
 class FlodSource:
@@ -69,9 +69,7 @@ class FlodSource:
         if self.state_path is None:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_path)
+        atomic_write(self.state_path, json.dumps(state))
 
     def _take(self, state: dict[str, Any], assembler: MultipartAssembler, flodata: str, txid: str,
               height: int) -> None:

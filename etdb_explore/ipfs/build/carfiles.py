@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from etdb_explore.ipfs.formats.car import CarReader, car_header, car_section
@@ -10,6 +9,7 @@ from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.dag.walker import DagWalker
 from etdb_explore.ipfs.sources.base import BlockSource
 from etdb_explore.ipfs.sources.store import LocalStore
+from etdb_explore.util.files import atomic_open
 
 READ_CHUNK = 1 << 20
 
@@ -17,16 +17,13 @@ READ_CHUNK = 1 << 20
 async def export_car(source: BlockSource, root: CID | str, out: str | Path) -> int:
     """Write the whole DAG under ``root`` as a CARv1 (DFS order, no duplicates); returns the bytes written."""
     root = CID.decode(root)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.part")
     written = 0
-    with open(tmp, "wb") as fh:
+    with atomic_open(out, "wb") as fh:
         fh.write(header := car_header([root]))
         written += len(header)
         async for cid, block in DagWalker(source).walk(root):
             fh.write(section := car_section(cid, block))
             written += len(section)
-    os.replace(tmp, out)
     return written
 
 

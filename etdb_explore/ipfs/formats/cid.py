@@ -64,6 +64,19 @@ def _b32decode(text: str) -> bytes:
     return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
 
 
+_BASE36 = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _b36decode(text: str) -> bytes:
+    """Multibase base36 (``k…``, as subdomain gateways spell long CIDs), leading ``0``s as zero bytes."""
+    text = text.lower()
+    if not text or not set(text) <= _BASE36:
+        raise ValueError("invalid base36 text")
+    value = int(text, 36)
+    zeros = len(text) - len(text.lstrip("0"))
+    return bytes(zeros) + value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
 @dataclass(frozen=True)
 class CID:
     """A CIDv0 or CIDv1: version, codec, and the multihash (hash code + digest)."""
@@ -119,7 +132,15 @@ class CID:
 
     @classmethod
     def decode(cls, value: str | bytes | CID) -> CID:
-        """Parse a CID from its string (``Qm…``, ``b…``, ``z…``) or binary form."""
+        """Parse a CID from its string (``Qm…``; multibase ``b``/``B`` base32, ``k``/``K`` base36, ``z`` base58btc,
+        ``f``/``F`` base16) or binary form.
+
+        Returns:
+            The CID.
+
+        Raises:
+            CIDError: ``value`` is not a valid CID (the message names it).
+        """
         if isinstance(value, CID):
             return value
         try:
@@ -130,9 +151,11 @@ class CID:
                 return cls.from_bytes(b58decode(text))
             if text[:1] in ("b", "B"):
                 return cls.from_bytes(_b32decode(text[1:].lower()))
+            if text[:1] in ("k", "K"):
+                return cls.from_bytes(_b36decode(text[1:]))
             if text[:1] == "z":
                 return cls.from_bytes(b58decode(text[1:]))
-            if text[:1] == "f":
+            if text[:1] in ("f", "F"):
                 return cls.from_bytes(bytes.fromhex(text[1:]))
         except (ValueError, TypeError, AttributeError) as exc:
             raise CIDError(f"not a CID: {value!r} ({exc})") from exc

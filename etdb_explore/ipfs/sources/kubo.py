@@ -23,6 +23,7 @@ from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats import dagpb
 from etdb_explore.ipfs.formats.car import read_car
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
+from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001"
 DEFAULT_TIMEOUT = 60.0  # seconds a daemon may look for one block (or one exported DAG)
@@ -136,9 +137,9 @@ class KuboSource:
 
     async def cat(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes [offset, offset+length) of the file at an IPFS path, every block verified."""
-        root, _, rest = path.removeprefix("/ipfs/").partition("/")
+        where = parse_ipfs_path(path)
         end = None if length is None else offset + length
-        return await UnixFSReader(self).read(root, offset, end, path=rest)
+        return await UnixFSReader(self).read(where.cid, offset, end, path=where.path)
 
     async def dag_export(self, cid: CID | str) -> list[tuple[CID, bytes]]:
         """Every block of a DAG from ``dag/export``, each verified; a block the export lacks (a daemon may end the
