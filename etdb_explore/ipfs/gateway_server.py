@@ -3,19 +3,26 @@
 ``GET/HEAD /ipfs/{cid}[/path]`` with ``?format=raw`` (or ``Accept: application/vnd.ipld.raw``) returns one block;
 ``?format=car`` (or ``Accept: application/vnd.ipld.car``) streams a CARv1 with ``dag-scope=block|entity|all`` and
 ``entity-bytes=from:to``; without a format it answers as a path gateway: file bytes with HTTP Range, directory
-listings. Responses carry immutable cache headers; a bad CID is 400, a missing block or path 404.
+listings. Responses carry immutable cache headers; a bad CID is 400, a missing block or path 404, a malformed DAG
+422 (naming the node).
+
+Work per request is bounded for strangers on the network: at most ``MAX_STREAMS`` response bodies stream at once
+(others wait their turn), each reads ahead a window of ``STREAM_WINDOW`` blocks only, and a client that does not take
+data for ``WRITE_TIMEOUT`` seconds is dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import mimetypes
 import re
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import web
 
-from etdb_explore.errors import BlockNotFoundError
+from etdb_explore.errors import BlockNotFoundError, EtdbError
 from etdb_explore.ipfs.dag.reader import PathError, UnixFSReader
 from etdb_explore.ipfs.dag.walker import ByteRange, DagWalker, NodeCache, ScopeError
 from etdb_explore.ipfs.formats.car import car_header, section_head
@@ -26,7 +33,10 @@ from etdb_explore.ipfs.sources.base import BlockSource
 RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
 IMMUTABLE = "public, max-age=29030400, immutable"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: any size a file can have
+MAX_STREAMS = 32
+STREAM_WINDOW = 4  # blocks fetched ahead per response (the reader's default of 16 is for clients)
+WRITE_TIMEOUT = 60.0
 
 
 def _format(request: web.Request) -> str | None:
@@ -59,8 +69,24 @@ class Gateway:
 
     def __init__(self, source: BlockSource) -> None:
         self.source = source
-        self.reader = UnixFSReader(source)
+        self.reader = UnixFSReader(source, window=STREAM_WINDOW)
         self.nodes = NodeCache()
+        self.streams = asyncio.Semaphore(MAX_STREAMS)
+
+    async def _stream(self, request: web.Request, response: web.StreamResponse,
+                      chunks: AsyncIterator[bytes]) -> web.StreamResponse:
+        """Send ``chunks`` as the body; a DAG that turns out broken, or a client that stalls, ends the connection
+        (a truncated response, never a wrong one)."""
+        async with self.streams:
+            try:
+                async for chunk in chunks:
+                    await asyncio.wait_for(response.write(chunk), WRITE_TIMEOUT)
+            except (EtdbError, ConnectionError, asyncio.TimeoutError):
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+        await response.write_eof()
+        return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         cid, path = _split(request)
@@ -77,6 +103,8 @@ class Gateway:
             raise web.HTTPNotFound(text=f"{exc}\n") from None
         except ScopeError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        except EtdbError as exc:  # a hash-valid but malformed DAG
+            raise web.HTTPUnprocessableEntity(text=f"{exc}\n") from None
 
     async def _raw(self, request: web.Request, cid: CID, path: str) -> web.Response:
         target = await self.reader.resolve(cid, path) if path else cid
@@ -95,6 +123,7 @@ class Gateway:
         dups = "dups=y" in request.headers.get("Accept", "")
         walker = DagWalker(self.source, dups=dups, nodes=self.nodes)
         target = await self.reader.resolve(cid, path) if path else cid
+        await self.source.get(target)  # a missing root is a 404 now, not a 200 cut short
         etag = f"{target}.car.{scope}.{entity or ''}.{'dups' if dups else 'nodups'}"
         response = web.StreamResponse(headers={
             **_common_headers(cid, path, etag),
@@ -104,16 +133,7 @@ class Gateway:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        await response.write(car_header([cid]))
-        try:
-            async for block_cid, block in walker.walk(cid, path, scope, byte_range):
-                await response.write(section_head(block_cid, block))
-                await response.write(block)
-        except (BlockNotFoundError, PathError, ConnectionError):
-            request.transport.close() if request.transport else None  # a truncated CAR, never a wrong one
-            return response
-        await response.write_eof()
-        return response
+        return await self._stream(request, response, _car_stream(cid, walker.walk(cid, path, scope, byte_range)))
 
     async def _path(self, request: web.Request, cid: CID, path: str) -> web.StreamResponse:
         stat = await self.reader.stat(cid, path)
@@ -144,15 +164,9 @@ class Gateway:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         response = web.StreamResponse(status=status, headers=headers)
         await response.prepare(request)
-        if request.method != "HEAD":
-            try:
-                async for chunk in self.reader.iter_range(stat.cid, start, stop):
-                    await response.write(chunk)
-            except (BlockNotFoundError, ConnectionError):
-                request.transport.close() if request.transport else None
-                return response
-            await response.write_eof()
-        return response
+        if request.method == "HEAD":
+            return response
+        return await self._stream(request, response, self.reader.iter_range(stat.cid, start, stop))
 
     async def _listing(self, request: web.Request, cid: CID, path: str) -> web.Response:
         entries = await self.reader.listdir(cid, path)
@@ -162,6 +176,14 @@ class Gateway:
         body = f"<!doctype html><title>{html.escape(base)}</title><h1>{html.escape(base)}</h1><ul>{rows}</ul>"
         return web.Response(text=body, content_type="text/html",
                             headers=_common_headers(cid, path, f"{cid}/{path}.listing"))
+
+
+async def _car_stream(root: CID, blocks: AsyncIterator[tuple[CID, bytes]]) -> AsyncIterator[bytes]:
+    """A CARv1 of ``root``: its header, then a section per block."""
+    yield car_header([root])
+    async for cid, block in blocks:
+        yield section_head(cid, block)
+        yield block
 
 
 def make_app(source: BlockSource) -> web.Application:
@@ -178,5 +200,5 @@ async def start_server(source: BlockSource, host: str = "127.0.0.1", port: int =
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
+    bound = runner.addresses[0]
     return runner, f"http://{bound[0]}:{bound[1]}"

@@ -89,7 +89,7 @@ async def read_header(source: ByteRanges) -> MrcHeader:
         raise MrcError(f"{name}: {source.size} bytes is too short for an MRC file (header alone is 1024)")
     first = await source.read(0, HEADER_SIZE)
     main, nsymbt = _main_header(name, first)
-    byte_order = mrcfile.utils.byte_order_from_machine_stamp(main.machst)
+    byte_order = main.mode.dtype.byteorder  # as mrcfile read it (the machine stamp, or its guess when invalid)
     if nsymbt < 0 or nsymbt > min(MAX_EXTENDED_HEADER, source.size - HEADER_SIZE):
         raise MrcError(f"{name}: extended header of {nsymbt} bytes is impossible in a file of {source.size} bytes")
     mode = int(main.mode)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import mrcfile.dtypes
-import mrcfile.utils
 import numpy as np
 
 from etdb_explore.errors import EtdbError
@@ -32,7 +31,7 @@ def parse_tilt_file(text: str, name: str = "tilt file") -> np.ndarray:
 
 def angles_from_extended_header(header: MrcHeader) -> np.ndarray | None:
     """Per-section tilt angles stored in an FEI extended header, if there are any."""
-    byte_order = mrcfile.utils.byte_order_from_machine_stamp(header.header.machst)
+    byte_order = header.header.mode.dtype.byteorder
     dtype = mrcfile.dtypes.get_ext_header_dtype(bytes(header.header.exttyp), byte_order)
     raw = header.extended_header.tobytes()
     if dtype is None or ANGLE_FIELD not in (dtype.names or ()) or len(raw) < dtype.itemsize * header.shape[0]:

@@ -119,18 +119,32 @@ class UnixFSReader:
         assert node.pb is not None
         return next((link.cid for link in node.pb.links if link.name == name), None)
 
-    async def _hamt_lookup(self, node: _Node, name: str, source: BlockSource | None,
-                           depth: int = 0) -> CID | None:
-        assert node.pb is not None
-        prefix = f"{hamt.slot(name, depth):02X}"
-        for link in node.pb.links:
-            link_name = link.name or ""
-            if not link_name.startswith(prefix):
-                continue
-            if len(link_name) == 2:
-                return await self._hamt_lookup(await self._node(link.cid, source), name, source, depth + 1)
-            if link_name[2:] == name:
-                return link.cid
+    async def _shard(self, cid: CID, source: BlockSource | None, depth: int) -> _Node:
+        """The HAMT shard node ``cid`` at ``depth``; EtdbError naming it if it is not one, or too deep."""
+        if depth >= hamt.MAX_DEPTH:
+            raise EtdbError(f"HAMT shard {cid} is deeper than a 64-bit hash allows ({hamt.MAX_DEPTH} levels)")
+        node = await self._node(cid, source)
+        if node.pb is None or node.fs is None or node.fs.type != unixfs.HAMT_SHARD:
+            raise EtdbError(f"HAMT child {cid} is not a HAMT shard")
+        if node.fs.fanout != hamt.FANOUT or node.fs.hash_type != unixfs.MURMUR3_X64_64:
+            raise EtdbError(f"HAMT shard {cid}: fanout {node.fs.fanout} and hash {node.fs.hash_type} are unsupported")
+        return node
+
+    async def _hamt_lookup(self, node: _Node, name: str, source: BlockSource | None) -> CID | None:
+        node = await self._shard(node.cid, source, 0)
+        for depth in range(hamt.MAX_DEPTH):
+            prefix = f"{hamt.slot(name, depth):02X}"
+            child = None
+            for link in node.pb.links:  # type: ignore[union-attr]
+                link_name = link.name or ""
+                if link_name == prefix:
+                    child = link.cid
+                    break
+                if link_name.startswith(prefix) and link_name[2:] == name:
+                    return link.cid
+            if child is None:
+                return None
+            node = await self._shard(child, source, depth + 1)
         return None
 
     async def listdir(self, cid: CID | str, path: str = "") -> list[DirEntry]:
@@ -141,15 +155,16 @@ class UnixFSReader:
         entries = await self._entries(node)
         return sorted(entries, key=lambda e: e.name)
 
-    async def _entries(self, node: _Node) -> list[DirEntry]:
+    async def _entries(self, node: _Node, depth: int = 0) -> list[DirEntry]:
         assert node.pb is not None and node.fs is not None
         if node.fs.type == unixfs.DIRECTORY:
             return [DirEntry(link.name or "", link.cid, link.tsize) for link in node.pb.links]
+        node = await self._shard(node.cid, None, depth)
         out = []
-        for link in node.pb.links:
+        for link in node.pb.links:  # type: ignore[union-attr]
             name = link.name or ""
             if len(name) == 2:
-                out.extend(await self._entries(await self._node(link.cid)))
+                out.extend(await self._entries(await self._shard(link.cid, None, depth + 1), depth + 1))
             else:
                 out.append(DirEntry(name[2:], link.cid, link.tsize))
         return out

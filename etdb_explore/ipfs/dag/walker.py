@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.dag.reader import PathError
+from etdb_explore.ipfs.dag.reader import MAX_FILE_DEPTH, PathError
 from etdb_explore.ipfs.formats import dagpb, hamt, unixfs
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
 from etdb_explore.ipfs.sources.base import BlockSource
@@ -137,7 +137,7 @@ class DagWalker:
         """The child-shard blocks passed on the way to ``name`` in a sharded directory, and its CID (or None)."""
         blocks: list[tuple[CID, bytes]] = []
         depth = 0
-        while True:
+        while depth < hamt.MAX_DEPTH:
             prefix = f"{hamt.slot(name, depth):02X}"
             child = None
             for link in node.links:
@@ -153,18 +153,24 @@ class DagWalker:
             if node is None:
                 return blocks, None
             depth += 1
+        return blocks, None
 
     async def _all(self, cid: CID) -> AsyncIterator[tuple[CID, bytes]]:
-        item = await self._emit(cid)
-        if item is None:
-            return
-        yield item
-        node, _ = self._decode(cid, item[1])
-        for link in node.links if node else ():
-            async for child in self._all(link.cid):
-                yield child
+        """Every block below ``cid`` in depth-first order (an explicit stack: DAG depth costs no recursion)."""
+        stack = [cid]
+        while stack:
+            item = await self._emit(stack.pop())
+            if item is None:
+                continue
+            yield item
+            node, _ = self._decode(*item)
+            if node is not None:
+                stack.extend(reversed([link.cid for link in node.links]))
 
-    async def _entity(self, cid: CID, entity_bytes: ByteRange | None) -> AsyncIterator[tuple[CID, bytes]]:
+    async def _entity(self, cid: CID, entity_bytes: ByteRange | None,
+                      depth: int = 0) -> AsyncIterator[tuple[CID, bytes]]:
+        if depth > hamt.MAX_DEPTH:
+            raise EtdbError(f"HAMT shard {cid} is deeper than a 64-bit hash allows ({hamt.MAX_DEPTH} levels)")
         item = await self._emit(cid)
         if item is None:
             return
@@ -175,7 +181,7 @@ class DagWalker:
         if fs.type == unixfs.HAMT_SHARD:  # a sharded directory's entity is all its shard nodes
             for link in node.links:
                 if len(link.name or "") == 2:
-                    async for child in self._entity(link.cid, None):
+                    async for child in self._entity(link.cid, None, depth + 1):
                         yield child
             return
         if fs.type != unixfs.FILE or not node.links:
@@ -186,8 +192,10 @@ class DagWalker:
             yield child
 
     async def _file_range(self, node: dagpb.PBNode, fs: unixfs.UnixFSData, offset: int, start: int,
-                          stop: int) -> AsyncIterator[tuple[CID, bytes]]:
+                          stop: int, depth: int = 0) -> AsyncIterator[tuple[CID, bytes]]:
         """The blocks below a file node that cover [start, stop), fetched a window ahead, emitted in DFS order."""
+        if depth > MAX_FILE_DEPTH:
+            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels below the requested file")
         offset += len(fs.data or b"")
         wanted = []
         for link, size in zip(node.links, fs.blocksizes):
@@ -213,7 +221,8 @@ class DagWalker:
                     continue  # a leaf: canonical DAG-PB writes links (field 2) before data, so none here
                 child, child_fs = self._decode(cid, block)
                 if child is not None and child_fs is not None and child.links:
-                    async for grandchild in self._file_range(child, child_fs, child_offset, start, stop):
+                    async for grandchild in self._file_range(child, child_fs, child_offset, start, stop,
+                                                             depth + 1):
                         yield grandchild
         finally:
             for task, _, _ in pending:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.formats.cid import CID, decode_varint, encode_varint
+from etdb_explore.ipfs.formats.cid import CID, CIDError, decode_varint, encode_varint
 
 MAX_HEADER = 1 << 20
 MAX_SECTION = (1 << 21) + 256  # blocks above 2 MiB are refused, as IPFS implementations do
@@ -46,7 +46,19 @@ def encode_header(roots: Iterable[CID]) -> bytes:
             + _cbor_text("version") + _cbor_head(0, 1))
 
 
-def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
+MAX_HEADER_DEPTH = 4  # {"roots": [tag 42 (bytes)]} needs three levels
+
+
+def _cbor_item(data: bytes, pos: int, depth: int = 0) -> tuple[object, int]:
+    """One DAG-CBOR item of the header subset (uint, bytes, text, array, map, tag 42); CarError on anything else.
+
+    Lengths are checked against the bytes present before anything is sized by them, and nesting is bounded, so a
+    hostile header costs at most its own length.
+    """
+    if depth > MAX_HEADER_DEPTH:
+        raise CarError("CAR header nested too deeply")
+    if pos >= len(data):
+        raise CarError("CAR header ends inside an item")
     initial = data[pos]
     major, info = initial >> 5, initial & 31
     pos += 1
@@ -54,6 +66,8 @@ def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
         n = info
     elif info in (24, 25, 26, 27):
         size = 1 << (info - 24)
+        if pos + size > len(data):
+            raise CarError("CAR header ends inside an item")
         n = int.from_bytes(data[pos:pos + size], "big")
         pos += size
     else:
@@ -61,22 +75,31 @@ def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
     if major == 0:
         return n, pos
     if major in (2, 3):
+        if pos + n > len(data):
+            raise CarError("CAR header ends inside a string")
         raw = data[pos:pos + n]
-        return (raw.decode() if major == 3 else raw), pos + n
+        try:
+            return (raw.decode("utf-8") if major == 3 else raw), pos + n
+        except UnicodeDecodeError as exc:
+            raise CarError(f"CAR header text is not UTF-8: {exc}") from exc
+    if major in (4, 5) and n > len(data) - pos:
+        raise CarError(f"CAR header claims {n} items in {len(data) - pos} bytes")
     if major == 4:
         items = []
         for _ in range(n):
-            item, pos = _cbor_item(data, pos)
+            item, pos = _cbor_item(data, pos, depth + 1)
             items.append(item)
         return items, pos
     if major == 5:
-        mapping = {}
+        mapping: dict[str, object] = {}
         for _ in range(n):
-            key, pos = _cbor_item(data, pos)
-            mapping[key], pos = _cbor_item(data, pos)
+            key, pos = _cbor_item(data, pos, depth + 1)
+            if not isinstance(key, str):
+                raise CarError("CAR header map key is not text")
+            mapping[key], pos = _cbor_item(data, pos, depth + 1)
         return mapping, pos
     if major == 6 and n == 42:
-        raw, pos = _cbor_item(data, pos)
+        raw, pos = _cbor_item(data, pos, depth + 1)
         if not isinstance(raw, bytes) or raw[:1] != b"\x00":
             raise CarError("malformed CID in CAR header")
         return CID.from_bytes(raw[1:]), pos
@@ -84,13 +107,24 @@ def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
 
 
 def decode_header(data: bytes) -> tuple[int, list[CID]]:
+    """The version and roots of a CARv1 header (its DAG-CBOR bytes).
+
+    Returns:
+        ``(version, roots)``.
+
+    Raises:
+        CarError: the header is malformed, or its fields have the wrong types.
+    """
     try:
         header, _ = _cbor_item(data, 0)
-    except (IndexError, UnicodeDecodeError, ValueError) as exc:
+    except CIDError as exc:
         raise CarError(f"malformed CAR header: {exc}") from exc
-    if not isinstance(header, dict) or "version" not in header:
-        raise CarError("CAR header without a version")
-    return int(header["version"]), list(header.get("roots") or [])  # type: ignore[arg-type]
+    if not isinstance(header, dict) or not isinstance(header.get("version"), int):
+        raise CarError("CAR header without an integer version")
+    roots = header.get("roots", [])
+    if not isinstance(roots, list) or not all(isinstance(root, CID) for root in roots):
+        raise CarError("CAR header roots are not a list of CIDs")
+    return header["version"], roots
 
 
 # ---- reading ----------------------------------------------------------------------------------------------------

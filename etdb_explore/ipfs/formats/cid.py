@@ -34,14 +34,25 @@ def encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
+class VarintError(EtdbError, ValueError):
+    """An unsigned varint is truncated or longer than 9 bytes."""
+
+
 def decode_varint(data: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
-    """(value, position after it); ValueError for a truncated or over-long varint."""
+    """An unsigned varint at ``pos``.
+
+    Returns:
+        ``(value, position after it)``.
+
+    Raises:
+        VarintError: the varint is truncated or longer than 9 bytes.
+    """
     if pos < len(data) and data[pos] < 0x80:  # one byte: most tags, lengths and codes
         return data[pos], pos + 1
     value = shift = 0
     while True:
         if pos >= len(data):
-            raise ValueError("truncated varint")
+            raise VarintError("truncated varint")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -49,7 +60,7 @@ def decode_varint(data: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
             return value, pos
         shift += 7
         if shift > 63:
-            raise ValueError("varint longer than 9 bytes")
+            raise VarintError("varint longer than 9 bytes")
 
 
 def _varint_size(n: int) -> int:
@@ -94,6 +105,9 @@ class CID:
             raise CIDError(f"unsupported multihash code 0x{self.hash_code:x}")
         if self.hash_code == SHA2_256 and len(self.digest) != 32:
             raise CIDError("sha2-256 digest must be 32 bytes")
+        if self.hash_code == IDENTITY and len(self.digest) > MAX_IDENTITY_BYTES:
+            # an inlined block is not content-addressed storage: a large one lets a URL or a link smuggle a DAG in
+            raise CIDError(f"identity CID of {len(self.digest)} bytes is over the {MAX_IDENTITY_BYTES}-byte limit")
         if not self._bytes:
             object.__setattr__(self, "_bytes", self.multihash if self.version == 0 else
                                encode_varint(1) + encode_varint(self.codec) + self.multihash)

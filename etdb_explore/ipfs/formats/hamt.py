@@ -9,6 +9,7 @@ followed by the entry name for an entry, alone for a child shard. Building shard
 from __future__ import annotations
 
 FANOUT = 256
+MAX_DEPTH = 8  # one byte of the 64-bit hash per level
 _M64 = (1 << 64) - 1
 _C1, _C2 = 0x87C37B91114253D5, 0x4CF5AD432745937F
 
@@ -57,7 +58,7 @@ def murmur3_x64_64(data: bytes) -> bytes:
 
 def slot(name: str, depth: int) -> int:
     """The slot of ``name`` at ``depth`` (one byte of its hash per level)."""
-    digest = murmur3_x64_64(name.encode("utf-8"))
+    digest = murmur3_x64_64(name.encode("utf-8", "surrogatepass"))
     if depth >= len(digest):
         raise ValueError(f"HAMT deeper than the 64-bit hash allows, for {name!r}")
     return digest[depth]

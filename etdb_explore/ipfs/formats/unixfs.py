@@ -50,21 +50,24 @@ def decode(data: bytes | None, where: object = "?") -> UnixFSData:
     """Decode UnixFS Data; UnixFSError naming ``where`` (usually the CID) when malformed."""
     if data is None:
         raise UnixFSError(f"node {where} has no UnixFS data")
-    values: dict[int, object] = {}
+    values: dict[int, int | bytes] = {}
     blocksizes: list[int] = []
     try:
         for number, value in iter_fields(data):
-            if number == 4:
-                if isinstance(value, memoryview):  # packed encoding
-                    pos = 0
-                    while pos < len(value):
-                        size, pos = decode_varint(value, pos)
-                        blocksizes.append(size)
-                else:
-                    blocksizes.append(value)
+            if number == 4 and isinstance(value, memoryview):  # packed encoding
+                pos = 0
+                while pos < len(value):
+                    size, pos = decode_varint(value, pos)
+                    blocksizes.append(size)
+            elif number == 4:
+                blocksizes.append(value)
+            elif (number == 2) != isinstance(value, memoryview):
+                raise UnixFSError(f"node {where}: UnixFS field {number} has the wrong wire type")
             else:
                 values[number] = bytes(value) if isinstance(value, memoryview) else value
     except ValueError as exc:
+        if isinstance(exc, UnixFSError):
+            raise
         raise UnixFSError(f"node {where} has malformed UnixFS data: {exc}") from exc
     if 1 not in values:
         raise UnixFSError(f"node {where}: UnixFS data without a Type")
