@@ -11,6 +11,7 @@ Gateways come from the arguments, else ``IPFS_GATEWAY`` (comma or space separate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from etdb_explore.errors import BlockNotFoundError, SourceError, VerificationError
 from etdb_explore.ipfs.formats.car import CarError, CarReader
@@ -31,6 +33,10 @@ CAR_ACCEPT = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 UNHEALTHY_SECONDS = 30.0
 MAX_RETRY_AFTER = 120.0
 READ_BUFFER = 1 << 20  # lets the socket keep filling while blocks are verified
+MAX_BLOCK = 2 << 20  # the IPFS spec's largest block: a raw response may never be longer
+HEDGE_AFTER = 0.5  # a raw request not answered after max(this, 3 × the gateway's usual latency) is raced
+MAX_REDIRECTS = 3
+CAR_OVERHEAD = 4 << 20  # a range's CAR: its bytes, plus path blocks, interior nodes and section headers
 
 
 def discover_gateways(explicit: list[str] | tuple[str, ...] | str | None = None) -> list[str]:
@@ -68,6 +74,19 @@ class _Gateway:
         self.unhealthy_until = time.monotonic() + seconds * min(self.failures, 4)
         self.note(message)
 
+    def succeed(self, elapsed: float) -> None:
+        self.latency = elapsed if not self.latency else 0.8 * self.latency + 0.2 * elapsed
+        self.failures = 0
+
+    def lost_race(self, elapsed: float) -> None:
+        """Another gateway answered first: rank this one by how long it kept us waiting."""
+        self.latency = max(self.latency, elapsed)
+        self.note(f"slower than another gateway (no answer after {elapsed:.1f} s)")
+
+
+class _Refused(Exception):
+    """A gateway's response is refused; ``args[0]`` says why (the gateway is marked unhealthy)."""
+
 
 def _verify_all(blocks: list[tuple[CID, bytes]], source: str) -> None:
     for cid, block in blocks:
@@ -75,10 +94,18 @@ def _verify_all(blocks: list[tuple[CID, bytes]], source: str) -> None:
 
 
 class GatewaySource:
-    """A BlockSource over one or more trustless gateways."""
+    """A BlockSource over one or more trustless gateways.
+
+    Args:
+        gateways: base URLs; None discovers them (``IPFS_GATEWAY``, ``~/.ipfs/gateway``, the public ones).
+        concurrency: requests in flight per gateway.
+        timeout: the longest a gateway may keep a read waiting: a raw block must arrive whole, and a CAR stream
+            must complete its next block, within it; the read then goes on elsewhere.
+        attempts: requests per block before giving up (default: twice the number of gateways, at least 3).
+    """
 
     def __init__(self, gateways: list[str] | tuple[str, ...] | str | None = None, *, concurrency: int = 16,
-                 timeout: float = 30.0, attempts: int | None = None) -> None:
+                 timeout: float = 15.0, attempts: int | None = None) -> None:
         urls = discover_gateways(gateways)
         self.concurrency = concurrency
         self.timeout = timeout
@@ -134,48 +161,118 @@ class GatewaySource:
 
     # ---- raw blocks ---------------------------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _request(self, gateway: _Gateway, target: str, accept: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET ``<gateway>/ipfs/<target>``, following redirects only within the gateway's own origin."""
+        session = await self._client()
+        url = f"{gateway.url}/ipfs/{target}"
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.get(url, headers={"Accept": accept}, allow_redirects=False) as response:
+                if response.status not in (301, 302, 303, 307, 308):
+                    yield response
+                    return
+                location = response.url.join(URL(response.headers.get("Location", "")))
+                if location.origin() != URL(gateway.url).origin():
+                    raise _Refused(f"redirect to another origin ({location.origin()}) not followed")
+                url = str(location)
+        raise _Refused(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _raw(self, gateway: _Gateway, cid: CID) -> bytes | str:
+        """One raw-block attempt: the verified block, or ``"missing"`` / ``"busy"`` / ``"failed"``."""
+        await self._wait_if_busy(gateway)
+        started = time.monotonic()
+        try:
+            assert gateway.limit is not None
+            async with gateway.limit:
+                result = await asyncio.wait_for(self._raw_body(gateway, cid), self.timeout)
+        except _Refused as refused:
+            gateway.fail(f"{refused.args[0]} for {cid}")
+            return "failed"
+        except asyncio.TimeoutError:
+            gateway.fail(f"no complete block {cid} within {self.timeout:g} s")
+            return "failed"
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            gateway.fail(f"{type(exc).__name__} for {cid}: {exc}")
+            return "failed"
+        if isinstance(result, str):
+            return result
+        if not cid.matches(result):
+            gateway.fail(f"sent a block that does not match {cid}", UNHEALTHY_SECONDS * 4)
+            return "failed"
+        gateway.succeed(time.monotonic() - started)
+        return result
+
+    async def _raw_body(self, gateway: _Gateway, cid: CID) -> bytes | str:
+        async with self._request(gateway, f"{cid}?format=raw", RAW_ACCEPT) as response:
+            if response.status == 429:
+                self._retry_after(gateway, response)
+                return "busy"
+            if response.status in (404, 410):
+                return "missing"
+            if response.status != 200:
+                raise _Refused(f"HTTP {response.status}")
+            if (response.content_length or 0) > MAX_BLOCK:
+                raise _Refused(f"announced a block of {response.content_length} bytes, larger than {MAX_BLOCK}")
+            block = bytearray()
+            async for chunk in response.content.iter_any():
+                block += chunk
+                self.bytes_received += len(chunk)
+                if len(block) > MAX_BLOCK:
+                    raise _Refused(f"sent a body larger than {MAX_BLOCK} bytes")
+            return bytes(block)
+
     async def get(self, cid: CID) -> bytes:
-        """One verified block (``?format=raw``), from the best gateway that answers truthfully."""
+        """One verified block (``?format=raw``), from the best gateway that answers truthfully.
+
+        A gateway that has not answered after a short while (``HEDGE_AFTER``, or three times its usual latency) is
+        raced by the next one, and the first verified block wins; every attempt is bounded in time
+        (``timeout``) and size (2 MiB), so a gateway that drips, stalls or never ends costs a little time,
+        never the read.
+
+        Returns:
+            The block, verified against ``cid``.
+
+        Raises:
+            BlockNotFoundError: every gateway answered 404/410.
+            SourceError: no gateway delivered it within ``attempts`` attempts (the reasons are named).
+        """
         if cid.is_inline:
             return cid.digest
-        session = await self._client()
-        missing: list[str] = []
-        for attempt in range(self.attempts):
-            ranked = [g for g in self._ranked() if g.url not in missing] or self._ranked()
-            gateway = ranked[0]
-            await self._wait_if_busy(gateway)
-            url = f"{gateway.url}/ipfs/{cid}?format=raw"
-            started = time.monotonic()
-            try:
-                assert gateway.limit is not None
-                async with gateway.limit, session.get(url, headers={"Accept": RAW_ACCEPT}) as response:
-                    if response.status == 429:
-                        self._retry_after(gateway, response)
-                        continue
-                    if response.status in (404, 410):
-                        missing.append(gateway.url)
-                        if len(missing) == len(self.gateways):
-                            break
-                        continue
-                    if response.status != 200:
-                        gateway.fail(f"HTTP {response.status} for {cid}")
-                        continue
-                    block = await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-                gateway.fail(f"{type(exc).__name__} for {cid}: {exc}")
-                continue
-            self.bytes_received += len(block)
-            if not cid.matches(block):
-                gateway.fail(f"sent a block that does not match {cid}", UNHEALTHY_SECONDS * 4)
-                continue
-            elapsed = time.monotonic() - started
-            gateway.latency = elapsed if not gateway.latency else 0.8 * gateway.latency + 0.2 * elapsed
-            gateway.failures = 0
-            return block
+        await self._client()
+        missing: set[str] = set()
+        racing: dict[asyncio.Task[bytes | str], tuple[_Gateway, float]] = {}
+        attempts = 0
+        try:
+            while True:
+                busy = {g.url for g, _ in racing.values()}
+                candidates = [g for g in self._ranked() if g.url not in missing and g.url not in busy]
+                if candidates and attempts < self.attempts and (not racing or all(
+                        time.monotonic() - t >= max(HEDGE_AFTER, 3 * g.latency) for g, t in racing.values())):
+                    gateway = candidates[0]
+                    racing[asyncio.ensure_future(self._raw(gateway, cid))] = (gateway, time.monotonic())
+                    attempts += 1
+                if not racing:
+                    break
+                hedge = None
+                if candidates and attempts < self.attempts:
+                    hedge = max(0.0, min(t + max(HEDGE_AFTER, 3 * g.latency) for g, t in racing.values())
+                                - time.monotonic())
+                done, _ = await asyncio.wait(racing, timeout=hedge, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    gateway, _ = racing.pop(task)
+                    result = task.result()
+                    if isinstance(result, bytes):
+                        return result
+                    if result == "missing":
+                        missing.add(gateway.url)
+        finally:
+            for task, (gateway, started) in racing.items():
+                task.cancel()
+                gateway.lost_race(time.monotonic() - started)
         if missing and len(missing) == len(self.gateways):
-            raise BlockNotFoundError(f"block {cid}: not found on {', '.join(missing)}")
+            raise BlockNotFoundError(f"block {cid}: not found on {', '.join(sorted(missing))}")
         details = "; ".join(f"{g.url}: {g.errors[-1]}" for g in self.gateways if g.errors)
-        raise SourceError(f"block {cid}: no gateway delivered it after {self.attempts} attempts ({details})")
+        raise SourceError(f"block {cid}: no gateway delivered it after {attempts} attempts ({details})")
 
     # ---- CAR ranges ---------------------------------------------------------------------------------------------
 
@@ -187,30 +284,44 @@ class GatewaySource:
         A lying or failing gateway ends the stream early (and is marked unhealthy); callers fetch what is still
         missing block by block.
         """
-        session = await self._client()
         gateway = self._ranked()[0]
         await self._wait_if_busy(gateway)
         reader = CarReader(f"{gateway.url} (CAR of {cid})", verify=False)
         end_param = "*" if end is None else end - 1
+        limit = None if end is None else 2 * (end - start) + CAR_OVERHEAD
+        received = 0
+        target = f"{cid}/{quote(path.strip('/'))}".rstrip("/")
         try:
-            target = f"{cid}/{quote(path.strip('/'))}".rstrip("/")
-            url = f"{gateway.url}/ipfs/{target}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}"
-            async with session.get(url, headers={"Accept": CAR_ACCEPT}) as response:
+            async with self._request(gateway, f"{target}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}",
+                                     CAR_ACCEPT) as response:
                 if response.status == 429:
                     self._retry_after(gateway, response)
                     return
                 if response.status != 200:
                     gateway.fail(f"HTTP {response.status} for CAR of {cid}")
                     return
-                async for chunk in response.content.iter_any():
+                last_block = time.monotonic()
+                while True:
+                    chunk = await asyncio.wait_for(response.content.readany(),
+                                                   max(last_block + self.timeout - time.monotonic(), 0))
+                    if not chunk:
+                        break
                     self.bytes_received += len(chunk)
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise _Refused(f"sent over {limit} bytes for a {end - start}-byte range")  # type: ignore[operator]
                     blocks = list(reader.feed(chunk))
                     if blocks:  # hashing releases the GIL: verify off the event loop while the socket fills
+                        last_block = time.monotonic()
                         await asyncio.to_thread(_verify_all, blocks, reader.source)
                     for item in blocks:
                         yield item
                 reader.close()
+        except _Refused as refused:
+            gateway.fail(f"{refused.args[0]} (CAR of {cid})")
         except (VerificationError, CarError) as exc:
             gateway.fail(str(exc), UNHEALTHY_SECONDS * 4)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+        except asyncio.TimeoutError:
+            gateway.fail(f"CAR of {cid}: no complete block for {self.timeout:g} s")
+        except (aiohttp.ClientError, ConnectionError) as exc:
             gateway.fail(f"{type(exc).__name__} during CAR of {cid}: {exc}")

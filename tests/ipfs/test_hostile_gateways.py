@@ -1,0 +1,99 @@
+"""Slow, endless, oversized, redirecting and malformed gateways next to an honest one: every read completes from
+the honest gateway in bounded time and memory, and the hostile gateway is marked unhealthy or slow."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import tracemalloc
+
+import pytest
+
+from etdb_explore.content.client import Client
+from etdb_explore.errors import SourceError
+from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.gateway_server import start_server
+from etdb_explore.ipfs.sources.gateway import CAR_OVERHEAD, GatewaySource
+from etdb_explore.ipfs.sources.store import LocalStore
+
+from .hostile_gateway import MODES, HostileGateway
+from .lying_gateway import LyingGateway
+
+SIZE = 6 << 20
+TIME_LIMIT = 20.0  # seconds for every read of one test against one hostile gateway
+MEMORY_LIMIT = 96 << 20
+NOTED = {  # what the hostile gateway is marked for, by mode (a dripping one loses the race to the honest one)
+    "drip": "slower than another gateway", "endless-car": "larger than", "endless-raw": "larger than",
+    "redirect": "another origin", "bad-header": "does not match",
+}
+
+
+@pytest.fixture
+async def honest(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    data = os.urandom(SIZE)
+    cid = add_bytes(data, KUBO_DEFAULT, store).cid
+    runner, url = await start_server(store)
+    yield url, cid, data
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_reads_complete_from_the_honest_gateway(mode, honest, tmp_path):
+    url, cid, data = honest
+    async with LyingGateway(url, "honest") as elsewhere, HostileGateway(mode, other=elsewhere.url) as hostile:
+        source = GatewaySource([hostile.url, url])
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            reader = Client(tmp_path / "empty", sources=[source]).reader
+            middle = await asyncio.wait_for(reader.read(cid, SIZE // 2, SIZE // 2 + 100_000), TIME_LIMIT)
+            whole = await asyncio.wait_for(reader.read(cid), TIME_LIMIT)
+            stat, head = await asyncio.wait_for(reader.head(cid), TIME_LIMIT)
+            elapsed = time.monotonic() - started
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await source.close()
+        assert middle == data[SIZE // 2:SIZE // 2 + 100_000] and whole == data and head == data[:len(head)]
+        assert stat.size == SIZE
+        assert elapsed < TIME_LIMIT and peak < MEMORY_LIMIT, (elapsed, peak)
+        assert elsewhere.requests == 0  # a redirect to another origin is not followed
+        noted = " | ".join(source.gateways[0].errors)
+        assert NOTED[mode] in noted, f"{mode}: {noted}"
+
+
+async def test_a_single_endless_gateway_fails_in_bounded_time(honest):
+    _, cid, _ = honest
+    async with HostileGateway("endless-raw") as hostile:
+        source = GatewaySource([hostile.url], attempts=2)
+        tracemalloc.start()
+        try:
+            with pytest.raises(SourceError, match="larger than"):
+                await asyncio.wait_for(source.get(cid), TIME_LIMIT)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await source.close()
+        assert peak < 16 << 20, peak
+
+
+@pytest.mark.parametrize("mode, noted", [("drip", "no complete block for 2 s"),
+                                         ("endless-car", f"sent over {2 * (1 << 20) + CAR_OVERHEAD} bytes"),
+                                         ("bad-header", "CAR header without an integer version")])
+async def test_a_car_stream_that_drips_never_ends_or_is_malformed_is_abandoned(mode, noted, honest):
+    _, cid, _ = honest
+    async with HostileGateway(mode) as hostile:
+        source = GatewaySource([hostile.url], timeout=2)
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            blocks = [b async for b in source.car_range(cid, 0, 1 << 20)]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await source.close()
+        assert blocks == [] or all(c != cid for c, _ in blocks)
+        assert time.monotonic() - started < 6 and peak < 32 << 20, peak
+        assert noted in source.gateways[0].errors[-1]
