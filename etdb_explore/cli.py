@@ -44,6 +44,17 @@ def _date_range(text: str) -> tuple[Any, Any]:
     return lo.strip() or None, hi.strip() or None
 
 
+def _kind(text: str) -> str:
+    """A ``--kinds`` value, checked against the one vocabulary of file kinds."""
+    from etdb_explore.records.kinds import KindError, normalize_kinds
+
+    try:
+        normalize_kinds(text)
+    except KindError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="demo",
                         help="demo (default), oipd[=URL], flod=URL (http://user:pass@host:7313/), or a snapshot folder")
@@ -98,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(download)
     _add_filter_options(download)
     _add_content_options(download)
-    download.add_argument("--kinds", nargs="+", choices=["tilt-series", "reconstructions", "images", "videos",
-                                                         "others"], help="file kinds (default: all)")
+    download.add_argument("--kinds", nargs="+", type=_kind, metavar="KIND",
+                          help="file kinds, the records' subtypes (tiltseries, reconstruction, keyimg, snapshot, "
+                               "thumbnail, keymov, subvolume, preview, other) or images, videos, others; plurals "
+                               "and tilt-series work too (default: all)")
     download.add_argument("--dest", type=Path, default=Path("etdb-download"), help="target folder")
     download.add_argument("--workers", type=int, default=4, help="files downloaded at once")
     download.add_argument("--dry-run", action="store_true", help="only print what would be downloaded")
@@ -128,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build (once) the local demo ETDB and run the main job on it")
     demo.add_argument("--rebuild", action="store_true", help="build the demo ETDB again")
+    demo.add_argument("--size", choices=["full", "small"],
+                      help="full: 32 datasets (the default, unless $ETDB_EXPLORE_DEMO says otherwise); small: 12 "
+                           "smaller ones, built in seconds")
     demo.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     return parser
 
@@ -155,10 +171,13 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _emit(table: Any, fmt: str, output: Path | None) -> None:
+    from etdb_explore.index.registry import untagged
+    from etdb_explore.util.files import atomic_write
+
     if fmt == "parquet":
         if output is None:
             raise EtdbError("--format parquet needs --output FILE")
-        table.to_parquet(output)
+        atomic_write(output, untagged(table).to_parquet)
         return
     if fmt == "csv":
         text = table.to_csv(index=False)
@@ -169,7 +188,7 @@ def _emit(table: Any, fmt: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        atomic_write(output, text)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -224,7 +243,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from etdb_explore.demo.main_job import run_main_job
 
-    summary = run_main_job(rebuild=args.rebuild, quiet=args.json)
+    summary = run_main_job(rebuild=args.rebuild, quiet=args.json, size=args.size)
     if args.json:
         print(json.dumps(summary, indent=1, default=str))
     return EXIT_OK

@@ -26,11 +26,13 @@ def etdb_record(vectors: Path) -> dict:
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cache and data dirs of etdb-explore point into a per-session temp folder, never the user's; the default
-    gateway is a closed port on 127.0.0.1, so no test can reach a public address by accident."""
+    gateway is a closed port on 127.0.0.1, so no test can reach a public address by accident; the default demo is
+    the small one (a test that needs the full one asks for ``demo_index(size="full")``)."""
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("IPFS_GATEWAY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ETDB_EXPLORE_DEMO", "small")  # load_index(), `etdb-explore demo`: the small demo ETDB
     monkeypatch.delenv("IPFS_API", raising=False)
     from etdb_explore.content.client import set_default_client
 
@@ -39,11 +41,20 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The demo ETDB, built once per test session in the session's data dir (the same one subprocesses use)."""
+    """The small demo ETDB, built once per test session in the session's data dir (the same one subprocesses and
+    ``load_index()`` use)."""
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_DATA_HOME", str(base / "data"))
         mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
         from etdb_explore.demo import demo_index
 
-        return demo_index()
+        return demo_index(size="small")
+
+
+@pytest.fixture(scope="session")
+def demo_shape():
+    """(z, y, x) of every tomogram of the test demo."""
+    from etdb_explore.demo import DEMO_SIZES
+
+    return DEMO_SIZES["small"].phantom.shape

@@ -5,7 +5,7 @@
     bset.save("vc-recs.json"); bset = BenchmarkSet.load("vc-recs.json")
     bset.materialize("data/"); bset.verify("data/")          # every file's CID recomputed from the local bytes
     for meta, vol in bset.volumes(): ...
-    results = bset.map(fn, client=dask_client)              # each worker streams its own data
+    results = bset.map(fn, dask_client=dask_client)         # each worker streams its own data
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
 from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, add_file
 from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.records.kinds import normalize_kinds
 from etdb_explore.util import bridge
 from etdb_explore.util.files import atomic_write
 
@@ -131,24 +132,46 @@ class BenchmarkSet:
     # ---- using ---------------------------------------------------------------------------------------------------
 
     def volumes(self, kind: str = "reconstruction", client: Client | None = None) -> Iterator[tuple[dict, Any]]:
-        """(record metadata, lazy volume) pairs of the set's files of one subtype."""
+        """(record metadata, lazy volume) pairs of the set's files of one kind (as
+        :mod:`etdb_explore.records.kinds` reads it).
+
+        Returns:
+            An iterator; each volume is opened (its header read) when reached.
+
+        Raises:
+            KindError: an unknown kind.
+        """
         from etdb_explore.volumes.open import open_tomogram
 
-        for f in self.files:
-            if f.subtype == kind:
-                yield _metadata(f, self.records), open_tomogram(f"/ipfs/{f.cid}", client=client)
+        for f in self._of_kind(kind):
+            yield _metadata(f, self.records), open_tomogram(f"/ipfs/{f.cid}", client=client)
 
-    def map(self, fn: Callable[[dict, Any], Any], kind: str = "reconstruction", client: Any = None,
-            content: Client | None = None) -> list[Any]:
-        """``fn(metadata, volume)`` over the set's files of one subtype; on a dask.distributed ``client`` each task
-        opens and streams its own volume on its worker."""
-        jobs = [f for f in self.files if f.subtype == kind]
-        content = content or default_client()
-        if client is None:
-            return [fn(meta, vol) for meta, vol in self.volumes(kind, content)]
-        futures = client.map(_run_one, [fn] * len(jobs), jobs, [self.records.get(f.txid, {}) for f in jobs],
-                             [content] * len(jobs), pure=False)
-        return client.gather(futures)
+    def map(self, fn: Callable[[dict, Any], Any], kind: str = "reconstruction", *, client: Client | None = None,
+            dask_client: Any = None) -> list[Any]:
+        """``fn(metadata, volume)`` over the set's files of one kind, each volume read through the content
+        ``client``; with a dask.distributed ``dask_client`` each task opens and streams its own volume on its worker.
+
+        Returns:
+            The results, in the order of :attr:`files`.
+
+        Raises:
+            KindError: an unknown kind. TypeError: ``client`` is not a content :class:`Client` (a dask client goes
+                to ``dask_client``). Whatever ``fn`` raises.
+        """
+        if client is not None and not isinstance(client, Client):
+            raise TypeError(f"client= takes the content Client, not {type(client).__name__}; pass a dask client "
+                            "as dask_client=")
+        jobs = self._of_kind(kind)
+        client = client or default_client()
+        if dask_client is None:
+            return [fn(meta, vol) for meta, vol in self.volumes(kind, client)]
+        futures = dask_client.map(_run_one, [fn] * len(jobs), jobs, [self.records.get(f.txid, {}) for f in jobs],
+                                  [client] * len(jobs), pure=False)
+        return dask_client.gather(futures)
+
+    def _of_kind(self, kind: str) -> list[FrozenFile]:
+        subtypes = normalize_kinds(kind) or ()
+        return [f for f in self.files if f.subtype.lower() in subtypes]
 
     # ---- ML metadata ---------------------------------------------------------------------------------------------
 

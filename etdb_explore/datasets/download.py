@@ -28,40 +28,37 @@ from etdb_explore.datasets.safepaths import safe_join
 from etdb_explore.errors import EtdbError, UnsafePathError
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.records.kinds import normalize_kinds
 from etdb_explore.util import bridge
 from etdb_explore.util.files import atomic_open, atomic_write
 
 if TYPE_CHECKING:
     from etdb_explore.index.index import Index
 
-KINDS = {  # etdb-downloads' file types → record file subtypes
-    "tilt-series": {"tiltseries"},
-    "reconstructions": {"reconstruction"},
-    "images": {"keyimg", "snapshot", "thumbnail"},
-    "videos": {"keymov"},
-    "others": {"other", "subvolume", "preview"},
-}
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ("txid", "path", "cid", "size", "sha256")
 
 
 def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
-    """The files of ``index`` of the given kinds (all when None), with their dataset location."""
+    """The files of ``index`` of the given kinds (all when None; see :mod:`etdb_explore.records.kinds`), with
+    their dataset location.
+
+    Returns:
+        The files table with a ``location`` column.
+
+    Raises:
+        KindError: an unknown kind.
+    """
+    subtypes = normalize_kinds(kinds)
     files = index.files.merge(index.datasets[["txid", "location"]], on="txid", how="left")
-    if kinds is None:
-        return files.reset_index(drop=True)
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        raise EtdbError(f"unknown kinds {sorted(unknown)}; choose from {sorted(KINDS)}")
-    subtypes = set().union(*(KINDS[k] for k in kinds))
-    return files[files["subtype"].astype("string").isin(subtypes)].reset_index(drop=True)
+    if subtypes is not None:
+        files = files[files["subtype"].astype("string").isin(subtypes).fillna(False)]
+    return files.reset_index(drop=True)
 
 
 def plan_by_kind(files: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """(files, bytes) of each download kind among ``files`` (subtypes outside every kind count as ``others``)."""
-    kind_of = {subtype: kind for kind, subtypes in KINDS.items() for subtype in subtypes}
-    kinds = files["subtype"].astype("string").map(kind_of).fillna("others")
+    """(files, bytes) of each kind (the records' file subtype; ``other`` when a record gives none) among ``files``."""
+    kinds = files["subtype"].astype("string").fillna("other")
     sizes = files["fsize"].fillna(0).astype("int64").groupby(kinds).agg(["count", "sum"])
     return {str(kind): (int(row["count"]), int(row["sum"])) for kind, row in sizes.iterrows()}
 
@@ -273,9 +270,17 @@ def _save(report: DownloadReport, name: str, write: Callable[[], object]) -> Non
 def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
              workers: int = 4, client: Client | None = None, dry_run: bool = False,
              progress: bool = True) -> DownloadReport:
-    """Download the files of a selection (``kinds`` from tilt-series, reconstructions, images, videos, others).
+    """Download the files of a selection; ``kinds`` (default all) as :mod:`etdb_explore.records.kinds` reads them
+    (``"tiltseries"``, ``"reconstruction"``, …; ``"tilt-series"``, ``"reconstructions"``, ``"images"`` too).
 
     Verified, concurrent (``workers`` files at once), resumable and atomic; ``dry_run`` only sizes the job.
+
+    Returns:
+        A :class:`DownloadReport`: files fetched, skipped (already complete), failed (with the reason), bytes, and
+        the plan per kind.
+
+    Raises:
+        KindError: an unknown kind. A file that fails is reported in ``failed``, not raised.
     """
     return bridge.run(adownload(selection, kinds, dest, workers, client, dry_run, progress))
 

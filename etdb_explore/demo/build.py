@@ -29,6 +29,7 @@ from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_directory
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.records import Record, normalize_artifact
 from etdb_explore.records.flo import PrivateKey
+from etdb_explore.util.files import atomic_write
 
 DEMO_KEY_SEED = "etdb-explore demo ETDB key"
 DEMO_SPECIES: tuple[tuple[str, int, str], ...] = (
@@ -135,9 +136,9 @@ def make_dataset(ds: DemoDataset, folder: Path, spec: PhantomSpec = PhantomSpec(
     ]
 
 
-def _build_one(args: tuple[DemoDataset, str]) -> list[dict[str, Any]]:
-    ds, folder = args
-    return make_dataset(ds, Path(folder))
+def _build_one(args: tuple[DemoDataset, str, PhantomSpec]) -> list[dict[str, Any]]:
+    ds, folder, spec = args
+    return make_dataset(ds, Path(folder), spec)
 
 
 def demo_record(ds: DemoDataset, location: str, files: list[dict[str, Any]], key: PrivateKey) -> dict[str, Any]:
@@ -160,18 +161,22 @@ def demo_record(ds: DemoDataset, location: str, files: list[dict[str, Any]], key
 
 
 def build_demo(folder: Path, store: LocalStore, seed: int = 2018, count: int = DATASETS,
-               workers: int | None = None) -> list[dict]:
-    """Generate every dataset (in parallel, under ``folder``), add each to ``store``, return the signed records."""
+               workers: int | None = None, spec: PhantomSpec = PhantomSpec()) -> list[dict]:
+    """Generate ``count`` datasets of ``spec``'s size (in parallel, under ``folder``) and add each to ``store``.
+
+    Returns:
+        The signed records, in oipd's ``{"artifact", "meta"}`` form.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     key = PrivateKey.from_seed(DEMO_KEY_SEED, "testnet")
     datasets = plan(seed, count)
     records = []
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        jobs = [(ds, str(Path(tmp) / ds.sid)) for ds in datasets]
+        jobs = [(ds, str(Path(tmp) / ds.sid), spec) for ds in datasets]
         with ProcessPoolExecutor(workers or min(2, os.cpu_count() or 1)) as pool:
-            for (ds, path), files in zip(jobs, pool.map(_build_one, jobs)):
+            for (ds, path, _), files in zip(jobs, pool.map(_build_one, jobs)):
                 added = add_directory(Path(path), KUBO_DEFAULT, store)
                 records.append(demo_record(ds, str(added.cid), files, key))
                 shutil.rmtree(path)
-    (folder / "records.json").write_text(json.dumps(records))
+    atomic_write(folder / "records.json", json.dumps(records))
     return records

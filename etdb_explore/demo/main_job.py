@@ -14,14 +14,23 @@ EXAMPLE_FILTER: dict[str, Any] = {"tilt_range": (-57, 57), "defocus": (-10, -3),
 COLUMNS = ["txid", "species", "date", "tilt_min", "tilt_max", "defocus", "microscope", "title"]
 
 
-def run_main_job(rebuild: bool = False, quiet: bool = False, out: Path | None = None) -> dict[str, Any]:
-    """Load (building once) the demo ETDB, print a filtered table, open a tomogram and save its central slice."""
+def run_main_job(rebuild: bool = False, quiet: bool = False, out: Path | None = None,
+                 size: str | None = None) -> dict[str, Any]:
+    """Load (building once) the demo ETDB of ``size`` (see :func:`~etdb_explore.demo.demo_size`), print a filtered
+    table, open a tomogram and save its central slice and the tilt coverage as PNGs (under ``out``).
+
+    Returns:
+        A summary: dataset counts, the tomogram opened, its shape, the bytes read of it, the PNGs, the seconds taken.
+
+    Raises:
+        EtdbError: an unknown size, or a demo file unreadable from the local store.
+    """
     from matplotlib.figure import Figure
 
     started = time.perf_counter()
-    index = demo_index(rebuild=rebuild)
+    index = demo_index(rebuild=rebuild, size=size)
     selection = index.filter(**EXAMPLE_FILTER)
-    out = out or demo_dir() / "output"
+    out = out or demo_dir(size) / "output"
     out.mkdir(parents=True, exist_ok=True)
     row = selection.datasets.iloc[0]
     volume = open_tomogram(row, index=index)

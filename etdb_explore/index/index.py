@@ -14,6 +14,8 @@ import pyarrow as pa
 from etdb_explore.index import filters
 from etdb_explore.index.build import check_records
 from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
+from etdb_explore.index.registry import register
+from etdb_explore.records.kinds import normalize_kinds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -26,7 +28,8 @@ class Index:
     """Datasets (one row per record) and files (one row per file) of the ETDB, with the rejected records.
 
     Plain pandas keeps working on :attr:`datasets` and :attr:`files`; :meth:`filter` returns a new, consistent
-    Index. ``records`` maps txid → the signed record (absent for an index read from a snapshot until needed).
+    Index. Rows taken from these tables remember this Index (``DataFrame.attrs``), so ``open_tomogram(row)`` opens
+    from it. ``records`` maps txid → the signed record (absent for an index read from a snapshot until needed).
     """
 
     datasets: pd.DataFrame
@@ -37,6 +40,10 @@ class Index:
     _snapshot: Path | None = field(default=None, repr=False)
     _file_owner: np.ndarray | None = field(default=None, repr=False)  # dataset row of each file row
     _haystack: Any = field(default=None, repr=False)  # lower-cased searchable text per dataset (pyarrow)
+
+    def __post_init__(self) -> None:
+        # rows remember this Index (DataFrame.attrs), so open_tomogram(row) opens from it: see index.registry
+        register(self, self.datasets, self.files, self.rejected)
 
     @property
     def file_owner(self) -> np.ndarray:
@@ -158,11 +165,19 @@ class Index:
         return self.select(mask)
 
     def files_of(self, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
-        """Files of this selection, optionally only some subtypes ("tiltseries", "reconstruction", …)."""
-        if kinds is None:
+        """Files of this selection, optionally only some kinds (record subtypes: "tiltseries", "reconstruction", …;
+        aliases such as "tilt-series", "reconstructions", "images" as :mod:`etdb_explore.records.kinds` reads them).
+
+        Returns:
+            The rows of :attr:`files` of those kinds (all of them for None).
+
+        Raises:
+            KindError: an unknown kind (the message lists the valid ones).
+        """
+        subtypes = normalize_kinds(kinds)
+        if subtypes is None:
             return self.files
-        wanted = [kinds] if isinstance(kinds, str) else list(kinds)
-        return self.files[filters.exact_mask(self.files["subtype"], wanted)].reset_index(drop=True)
+        return self.files[self.files["subtype"].astype("string").isin(subtypes).fillna(False)].reset_index(drop=True)
 
     # ---- summaries ----------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 
 from etdb_explore.index.index import Index
-from etdb_explore.index.snapshot import read_manifest
+from etdb_explore.index.snapshot import read_snapshot_manifest
 from etdb_explore.index.sources.base import IndexSource
 from etdb_explore.util.bridge import run
 
@@ -39,7 +39,7 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
-        read_manifest(path)
+        read_snapshot_manifest(path)
         return Index.from_snapshot(path)
     cached = cache_dir() / _cache_key(source.name)
     if not refresh and (cached / "snapshot.json").exists() and verified_only:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from etdb_explore.errors import EtdbError
+from etdb_explore.index.registry import untagged
 from etdb_explore.records import Change, Record, parse_record
 from etdb_explore.util.files import atomic_write
 
@@ -39,7 +40,7 @@ def _record_line(record: Record) -> str:
 def write_snapshot(index: Index, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
-        atomic_write(folder / f"{name}.parquet", getattr(index, name).to_parquet)
+        atomic_write(folder / f"{name}.parquet", untagged(getattr(index, name)).to_parquet)  # no process token
     lines = "".join(_record_line(r) + "\n" for r in index.records.values())
     atomic_write(folder / "records.jsonl", lines)
     manifest = {"format": FORMAT, "version": VERSION, "source": index.source, "created": int(time.time()),
@@ -48,7 +49,7 @@ def write_snapshot(index: Index, folder: Path) -> Path:
     return folder
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_snapshot_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((folder / "snapshot.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -62,7 +63,7 @@ def read_snapshot(folder: Path, verify: bool = False) -> Index:
     """The Index of a snapshot; with ``verify`` the records are re-parsed and every signature re-checked."""
     from etdb_explore.index.index import Index
 
-    manifest = read_manifest(folder)
+    manifest = read_snapshot_manifest(folder)
     if verify:
         return Index.from_records(iter_raw_records(folder), source=manifest["source"], verified_only=True)
     tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}

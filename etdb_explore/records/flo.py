@@ -161,11 +161,6 @@ def _recover_pubkey(message: str | bytes, signature: str) -> bytes:
     return pub.format(compressed=compressed)
 
 
-def recover_address(message: str | bytes, signature: str, network: Network) -> str:
-    """The address whose key made ``signature`` over ``message``; SignatureError if none can be recovered."""
-    return pubkey_to_address(_recover_pubkey(message, signature), network)
-
-
 @functools.lru_cache(maxsize=4096)
 def _address_hash160(address: str) -> bytes:
     address_network(address)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
 from etdb_explore.errors import EtdbError
+from etdb_explore.index.registry import index_holding, tagged_index
 from etdb_explore.ipfs.dag.reader import PathError
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPath, IpfsPathError, parse_ipfs_path
@@ -29,19 +30,27 @@ TILT_FILE_SUFFIXES = (".rawtlt", ".tlt")
 _TXID = re.compile(r"[0-9a-fA-F]+")
 
 
-def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
-    """The dataset row and its files for a row or a txid (prefix)."""
+def _owner(x: Any, txid: str) -> Index:
+    """The Index a row came from (its tag), else the newest live Index holding ``txid``; never a default one."""
+    index = tagged_index(x) or index_holding(txid)
     if index is None:
-        from etdb_explore.demo import demo_index
+        raise EtdbError(f"no index loaded in this process has txid {txid!r} (an index is forgotten once nothing "
+                        f"refers to it); pass the index it belongs to: open_tomogram(..., index=idx)")
+    return index
 
-        index = demo_index()
+
+def _dataset(x: Any, index: Index | None) -> tuple[pd.Series, pd.DataFrame]:
+    """The dataset row and its files for a row or a txid (prefix), from ``index`` or the one ``x`` came from."""
     if isinstance(x, pd.Series):
-        txid = x["txid"]
+        if pd.isna(x.get("txid")):
+            raise EtdbError(f"the row has no txid, so no dataset to open: {x.to_dict()}")
+        txid = str(x["txid"])
     elif isinstance(x, str):
-        txid = x
+        txid = x.strip()
     else:
         raise TypeError(f"expected a dataset row, a txid or an IPFS path, not {type(x).__name__}")
-    matches = index.datasets[index.datasets["txid"].str.startswith(txid)]
+    index = index if index is not None else _owner(x, txid)
+    matches = index.datasets[index.datasets["txid"].str.startswith(txid).fillna(False)]
     if len(matches) != 1:
         raise EtdbError(f"{len(matches)} datasets match txid {txid!r} in {index!r}")
     row = matches.iloc[0]
@@ -76,23 +85,27 @@ def _metadata(row: pd.Series | None) -> dict[str, Any]:
     return {} if row is None else {k: (None if pd.isna(v) else v) for k, v in row.items()}
 
 
-async def _aopen_volume(path: str, client: Client, row: pd.Series | None) -> Volume:
-    return await Volume.aopen(await client.afile(path), _metadata(row))
-
-
 def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None = None) -> Volume:
     """A dataset's reconstruction as a lazy :class:`Volume` (only its header is read now).
 
-    ``x``: a row of ``Index.datasets``, a txid (or unique prefix, looked up in ``index``, default the loaded
-    index), or an IPFS path to an MRC file.
+    ``x``: a row of any Index's ``datasets`` (it opens from that Index), a txid or unique prefix (looked up in
+    ``index``, else in the indexes alive in this process, newest first), or an IPFS path to an MRC file in any
+    spelling :func:`~etdb_explore.ipfs.formats.paths.parse_ipfs_path` reads. No index is ever loaded implicitly.
+
+    Returns:
+        The :class:`Volume`, with the dataset's row as ``metadata`` (empty for a path).
+
+    Raises:
+        EtdbError: no live index has the txid, or not exactly one dataset matches it, or the dataset has no
+            reconstruction. IpfsPathError: a string is neither a txid nor an IPFS path. MrcError: a bad MRC header.
     """
     client = client or default_client()
     path = _ipfs_path(x)
     if path is not None:
-        return bridge.run(_aopen_volume(path, client, None))
+        return Volume.open(client.file(path))
     row, files = _dataset(x, index)
     path = _pick(files, "reconstruction", (".rec", ".mrc", ".map"), "reconstruction", row["txid"])
-    return bridge.run(_aopen_volume(path, client, row))
+    return Volume.open(client.file(path), _metadata(row))
 
 
 async def _tilt_angles(path: str, client: Client, files: pd.DataFrame | None, row: pd.Series | None,
@@ -124,7 +137,7 @@ async def _tilt_angles(path: str, client: Client, files: pd.DataFrame | None, ro
 
 async def _aopen_tiltseries(path: str, client: Client, row: pd.Series | None,
                             files: pd.DataFrame | None) -> TiltSeries:
-    volume = await _aopen_volume(path, client, row)
+    volume = await Volume.aopen(await client.afile(path), _metadata(row))
     angles, origin = await _tilt_angles(path, client, files, row, volume)
     return TiltSeries(volume.source, volume.header, volume.metadata, angles=angles, angle_source=origin)
 
@@ -132,8 +145,14 @@ async def _aopen_tiltseries(path: str, client: Client, row: pd.Series | None,
 def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None = None) -> TiltSeries:
     """A dataset's tilt-series as a lazy :class:`TiltSeries`, with the angle of every image.
 
-    Angles come from a ``.rawtlt``/``.tlt`` file of the dataset if there is one, else the MRC extended header,
-    else the record's tiltMin/tiltMax/tiltStep.
+    ``x`` as for :func:`open_tomogram`. Angles come from a ``.rawtlt``/``.tlt`` file of the dataset if there is
+    one, else the MRC extended header, else the record's tiltMin/tiltMax/tiltStep.
+
+    Returns:
+        The :class:`TiltSeries` (``angles`` None and ``angle_source`` "unknown" when no source has them).
+
+    Raises:
+        EtdbError: as :func:`open_tomogram`, or the dataset has no tilt-series. IpfsPathError, MrcError: as there.
     """
     client = client or default_client()
     path = _ipfs_path(x)

@@ -19,21 +19,23 @@ from etdb_explore.datasets.benchmark_set import BenchmarkSet
 from etdb_explore.datasets.download import download, read_manifest
 from etdb_explore.errors import UnsafePathError
 from etdb_explore.index.index import Index
+from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.util import bridge
 from etdb_explore.volumes.open import open_tiltseries, open_tomogram
 
 from ..ipfs.lying_gateway import LyingGateway
+from ..lab import lab_index
 
 
-def test_open_tomogram_reads_header_then_only_needed_slices(demo, remote):
+def test_open_tomogram_reads_header_then_only_needed_slices(demo, demo_shape, remote):
     row = demo.datasets.iloc[2]
     vol = open_tomogram(row, index=demo, client=remote)
-    assert vol.shape == (56, 160, 160) and vol.voxel_size == pytest.approx((12.0, 12.0, 12.0))
+    assert vol.shape == demo_shape and vol.voxel_size == pytest.approx((12.0, 12.0, 12.0))
     assert vol.metadata["species"] == row["species"] and "WBP" in " ".join(vol.labels)
     gateway_bytes = remote.source.sources[1].bytes_received
-    assert gateway_bytes < 300_000  # the header: root node and the first leaf, not the 2.9 MB file
-    middle = vol[28]
-    assert middle.shape == (160, 160) and middle.std() > 0
+    assert gateway_bytes < 300_000 < vol.source.size  # the header: root node and the first leaves, not the file
+    middle = vol[demo_shape[0] // 2]
+    assert middle.shape == demo_shape[1:] and middle.std() > 0
     path = demo.files[(demo.files.txid == row["txid"]) & (demo.files.subtype == "reconstruction")].ipfs_path.iloc[0]
     with mrcfile.open(_materialize(remote, path)) as ref:
         np.testing.assert_array_equal(np.asarray(vol), ref.data)
@@ -67,19 +69,19 @@ def _materialize(client, path):
     return target
 
 
-def test_tiltseries_angles_from_rawtlt_and_by_txid(demo, remote):
+def test_tiltseries_angles_from_rawtlt_and_by_txid(demo, demo_shape, remote):
     row = demo.datasets.iloc[5]
     ts = open_tiltseries(row["txid"][:12], index=demo, client=remote)
     expected = np.arange(row.tilt_min, row.tilt_max + row.tilt_step / 2, row.tilt_step)
     np.testing.assert_allclose(ts.angles, expected)
     assert ts.angle_source.endswith(".rawtlt") and ts.shape[0] == len(expected)
     assert ts.index_of(0.4) == int(np.argmin(np.abs(expected - 0.4)))
-    assert ts.at_angle(0).shape == (160, 160)
+    assert ts.at_angle(0).shape == demo_shape[1:]
 
 
-def test_open_by_ipfs_path_and_bad_txid(demo, remote):
+def test_open_by_ipfs_path_and_bad_txid(demo, demo_shape, remote):
     path = demo.files[demo.files.subtype == "reconstruction"].ipfs_path.iloc[0]
-    assert open_tomogram("/ipfs/" + path, client=remote).shape == (56, 160, 160)
+    assert open_tomogram("/ipfs/" + path, client=remote).shape == demo_shape
     with pytest.raises(Exception, match="0 datasets match"):
         open_tomogram("ffffffffff", index=demo, client=remote)
 
@@ -90,7 +92,7 @@ def test_download_is_verified_resumable_and_atomic(demo, remote, tmp_path):
     dry = download(selection, dest=dest, client=remote, dry_run=True, progress=False)
     assert dry.planned_bytes == int(selection.files.fsize.sum()) and not dest.exists()
     assert sum(n for n, _ in dry.planned.values()) == len(selection.files)
-    assert sum(b for _, b in dry.planned.values()) == dry.planned_bytes and "reconstructions" in dry.planned
+    assert sum(b for _, b in dry.planned.values()) == dry.planned_bytes and "reconstruction" in dry.planned
     first = download(selection, ["reconstructions", "images"], dest, client=remote, progress=False)
     assert first.ok and len(first.fetched) == len(selection) * 3
     manifest = read_manifest(dest)
@@ -127,15 +129,25 @@ def test_download_refuses_hostile_names(demo, remote, tmp_path):
         safe_join(tmp_path, "../x")
 
 
-def test_download_cli_kill_and_resume(demo, gateway, tmp_path):
+def _random_tiltseries(ds, folder):
+    """One 3 MiB tilt-series of random bytes: several leaves, streamed over several writes."""
+    (folder / "rawdata").mkdir(parents=True)
+    (folder / "rawdata" / f"{ds.sid}.mrc").write_bytes(np.random.default_rng(ds.seed).bytes(3 << 20))
+    return [{"fname": f"rawdata/{ds.sid}.mrc", "fsize": 3 << 20, "type": "tomogram", "subtype": "tiltSeries"}]
+
+
+def test_download_cli_kill_and_resume(gateway, tmp_path, tmp_path_factory):
     """A real kill (SIGKILL) mid-download, then a re-run that fetches only what is missing and resumes the .part."""
+    store = LocalStore(tmp_path_factory.getbasetemp() / "data" / "etdb-explore" / "store")  # what gateway serves
+    lab = lab_index(store, tmp_path / "lab", _random_tiltseries, count=3)
+    lab.to_snapshot(tmp_path / "lab-index")
     proxy = LyingGateway(gateway, "slow")
     bridge.run(proxy.__aenter__())
     try:
         slow = proxy.url
-        args = [sys.executable, "-m", "etdb_explore", "download", "--dest", str(tmp_path / "dl"), "--store",
-                str(tmp_path / "s"), "--gateway", slow, "--workers", "1", "--no-progress", "--kinds",
-                "tilt-series", "--species", "Caulobacter crescentus"]
+        args = [sys.executable, "-m", "etdb_explore", "download", "--source", str(tmp_path / "lab-index"), "--dest",
+                str(tmp_path / "dl"), "--store", str(tmp_path / "s"), "--gateway", slow, "--workers", "1",
+                "--no-progress", "--kinds", "tilt-series"]
         victim = subprocess.Popen(args)
         deadline = time.monotonic() + 120
         parts: list = []
@@ -148,7 +160,7 @@ def test_download_cli_kill_and_resume(demo, gateway, tmp_path):
         victim.wait()
         before = read_manifest(tmp_path / "dl")
         done_before, done_bytes = len(before), sum(int(r["size"]) for r in before.values())
-        total = len(demo.filter(species="Caulobacter crescentus"))
+        total = len(lab)
         assert len(parts) == 1 and 1 <= done_before < total, "the kill did not land mid-download"
         part_bytes = parts[0].stat().st_size
         again = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=300)
@@ -187,34 +199,38 @@ def test_benchmark_set_round_trip(demo, remote, tmp_path):
     raw[5000] ^= 1
     victim.write_bytes(bytes(raw))
     assert "does not match CID" in again.verify(tmp_path / "a")[again.files[0].path]
-    means = again.map(lambda meta, vol: (meta["speciesName"], float(vol[20].mean())), content=remote)
+    means = again.map(lambda meta, vol: (meta["speciesName"], float(vol[20].mean())), "reconstructions",
+                      client=remote)
     assert len(means) == len(selection) and all(m[0] == "Helicobacter pylori" for m in means)
     crate = again.croissant()
     assert crate["@type"] == "sc:Dataset" and len(crate["distribution"]) == len(again.files)
     assert all(d["identifier"].startswith("ipfs://Qm") for d in crate["distribution"])
 
 
-def test_benchmark_set_map_on_dask(demo, remote):
+def test_benchmark_set_map_on_dask(demo, demo_shape, remote):
     distributed = pytest.importorskip("distributed")
     bset = BenchmarkSet.freeze(demo.filter(species="Escherichia coli"), ["reconstructions"], client=remote)
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as dask:
-        shapes = bset.map(lambda meta, vol: (meta["txid"], vol.shape), client=dask, content=remote)
+        shapes = bset.map(lambda meta, vol: (meta["txid"], vol.shape), dask_client=dask, client=remote)
+        with pytest.raises(TypeError, match="dask_client="):
+            bset.map(lambda meta, vol: None, client=dask)  # client= is always the content Client
     assert sorted(t for t, _ in shapes) == sorted(f.txid for f in bset.files)
-    assert all(s == (56, 160, 160) for _, s in shapes)
+    assert all(s == demo_shape for _, s in shapes)
 
 
-def test_fsspec_reads_by_path(demo, remote):
+def test_fsspec_reads_by_path(demo, demo_shape, remote):
     path = demo.files[demo.files.subtype == "reconstruction"].ipfs_path.iloc[3]
     fs = fsspec.filesystem("etdb", client=remote)
     info = fs.info(path)
     assert info["type"] == "file" and info["CID"].startswith("Qm")
     assert path.split("/")[1] in [p.split("/")[-1] for p in fs.ls(path.split("/")[0], detail=False)]
+    nz, ny, nx = demo_shape
     with fs.open(path) as fh:
         header = mrcfile.mrcinterpreter.MrcInterpreter(fh, permissive=True, header_only=True).header
-        assert (int(header.nx), int(header.nz)) == (160, 56)
-        fh.seek(1024 + 160 * 160 * 2 * 28)
-        middle = np.frombuffer(fh.read(160 * 160 * 2), dtype=np.int16)
-    np.testing.assert_array_equal(middle.reshape(160, 160), open_tomogram("/ipfs/" + path, client=remote)[28])
+        assert (int(header.nx), int(header.nz)) == (nx, nz)
+        fh.seek(1024 + ny * nx * 2 * (nz // 2))
+        middle = np.frombuffer(fh.read(ny * nx * 2), dtype=np.int16)
+    np.testing.assert_array_equal(middle.reshape(ny, nx), open_tomogram("/ipfs/" + path, client=remote)[nz // 2])
     with pytest.raises(FileNotFoundError):
         fs.info(path.split("/")[0] + "/nope.mrc")
 

@@ -185,3 +185,33 @@ def test_remote_sources_are_cached_until_refresh(raws):
     fresh = load_index(source, refresh=True)
     assert source.harvests == 2 and len(fresh) == 25
     assert len(load_index(source)) == 25
+
+
+def test_rows_and_selections_remember_their_index(index, tmp_path):
+    from etdb_explore.index.registry import ATTR, index_holding, live_indexes, tagged_index
+
+    ds = index.datasets
+    first = ds.txid.iloc[0]
+    for taken in (ds.iloc[0], ds.loc[0], ds[ds.n_files > 0], ds.query("n_files > 0").iloc[0], ds.head(3),
+                  ds.sort_values("date").iloc[0], index.files.iloc[0], ds["txid"]):
+        assert tagged_index(taken) is index
+    sub = index.filter(species="Vibrio cholerae")
+    assert tagged_index(sub.datasets.iloc[0]) is sub and tagged_index(sub.files) is sub
+    assert live_indexes()[0] is sub and index_holding(first[:8]) is index and index_holding("zz") is None
+    index.to_snapshot(tmp_path / "snap")
+    again = Index.from_snapshot(tmp_path / "snap")
+    assert tagged_index(again.datasets.iloc[0]) is again and again.datasets.attrs[ATTR] != ds.attrs[ATTR]
+    assert b"etdb_index" not in (tmp_path / "snap" / "datasets.parquet").read_bytes()  # no process token on disk
+    assert tagged_index(pd.DataFrame({"txid": [first]}).iloc[0]) is None
+
+
+def test_files_of_speaks_the_one_vocabulary(index):
+    from etdb_explore.records.kinds import KindError
+
+    recs = index.files_of("reconstruction")
+    assert len(recs) and (recs.subtype == "reconstruction").all()
+    assert index.files_of("reconstructions").equals(recs) and index.files_of(["Reconstruction"]).equals(recs)
+    assert index.files_of("tilt-series").equals(index.files_of("tiltSeries")) and len(index.files_of("tiltSeries"))
+    assert set(index.files_of("images").subtype) <= {"keyimg", "snapshot", "thumbnail"}
+    with pytest.raises(KindError, match="'tomograms'.*tiltseries, reconstruction"):
+        index.files_of("tomograms")
