@@ -188,7 +188,12 @@ def test_remote_sources_are_cached_until_refresh(raws):
 
 
 def test_rows_and_selections_remember_their_index(index, tmp_path):
-    from etdb_explore.index.registry import ATTR, index_holding, live_indexes, tagged_index
+    from etdb_explore.index.registry import (
+        ATTR,
+        index_holding,
+        live_indexes,
+        tagged_index,
+    )
 
     ds = index.datasets
     first = ds.txid.iloc[0]
