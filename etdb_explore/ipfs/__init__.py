@@ -11,16 +11,18 @@ from etdb_explore.ipfs.build.importer import (
     add_file,
     add_stream,
 )
-from etdb_explore.ipfs.dag.reader import DirEntry, PathError, Stat, UnixFSReader
+from etdb_explore.ipfs.dag.nodes import NodeCache
+from etdb_explore.ipfs.dag.reader import Stat, UnixFSReader
+from etdb_explore.ipfs.dag.resolve import DirEntry, PathError
 from etdb_explore.ipfs.formats.cid import CID, CIDError
 from etdb_explore.ipfs.gateway_server import make_app, start_server
-from etdb_explore.ipfs.sources.base import BlockSource, MultiSource
+from etdb_explore.ipfs.sources.base import BlockSource, BlockStore, CarStreamSource, MultiSource
 from etdb_explore.ipfs.sources.gateway import GatewaySource, discover_gateways
 from etdb_explore.ipfs.sources.store import LocalStore, default_store_path
 
 __all__ = [
-    "Added", "BlockSource", "CID", "CIDError", "DirEntry", "GatewaySource", "KUBO_CIDV1", "KUBO_DEFAULT",
-    "LocalStore", "MultiSource", "PathError", "Profile", "Stat", "UnixFSReader", "add_bytes", "add_directory",
-    "add_file", "add_stream", "default_store_path", "discover_gateways", "export_car", "import_car", "make_app",
-    "start_server",
+    "Added", "BlockSource", "BlockStore", "CID", "CIDError", "CarStreamSource", "DirEntry", "GatewaySource",
+    "KUBO_CIDV1", "KUBO_DEFAULT", "LocalStore", "MultiSource", "NodeCache", "PathError", "Profile", "Stat",
+    "UnixFSReader", "add_bytes", "add_directory", "add_file", "add_stream", "default_store_path",
+    "discover_gateways", "export_car", "import_car", "make_app", "start_server",
 ]

@@ -23,8 +23,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from etdb_explore.errors import BlockNotFoundError, EtdbError
-from etdb_explore.ipfs.dag.reader import PathError, UnixFSReader
-from etdb_explore.ipfs.dag.walker import ByteRange, DagWalker, NodeCache, ScopeError
+from etdb_explore.ipfs.dag.nodes import NodeCache
+from etdb_explore.ipfs.dag.reader import UnixFSReader
+from etdb_explore.ipfs.dag.resolve import PathError, resolve
+from etdb_explore.ipfs.dag.walker import ByteRange, DagWalker, ScopeError, check_scope
 from etdb_explore.ipfs.formats.car import car_header, section_head
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
@@ -64,13 +66,17 @@ def _common_headers(cid: CID, path: str, etag: str) -> dict[str, str]:
             "X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
 
 
-class Gateway:
-    """The request handlers, over any block source (usually a LocalStore)."""
+class GatewayServer:
+    """The gateway's request handlers over any block source (usually a LocalStore).
 
-    def __init__(self, source: BlockSource) -> None:
+    One node cache serves every request: path resolution, path-gateway reads and CAR walks decode a directory or
+    the upper levels of a file once.
+    """
+
+    def __init__(self, source: BlockSource, nodes: NodeCache | None = None) -> None:
         self.source = source
-        self.reader = UnixFSReader(source, window=STREAM_WINDOW)
-        self.nodes = NodeCache()
+        self.nodes = nodes if nodes is not None else NodeCache()
+        self.reader = UnixFSReader(source, window=STREAM_WINDOW, nodes=self.nodes)
         self.streams = asyncio.Semaphore(MAX_STREAMS)
 
     async def _stream(self, request: web.Request, response: web.StreamResponse,
@@ -89,6 +95,17 @@ class Gateway:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``GET`` or ``HEAD /ipfs/{cid}[/path]`` with a block, a CAR or a path-gateway response.
+
+        Returns:
+            The response (streamed for CARs and files).
+
+        Raises:
+            web.HTTPBadRequest: a bad CID or path, format, dag-scope or entity-bytes (400).
+            web.HTTPNotFound: a missing block or path (404).
+            web.HTTPRequestRangeNotSatisfiable: an unusable Range header (416).
+            web.HTTPUnprocessableEntity: a hash-valid but malformed DAG (422).
+        """
         cid, path = _split(request)
         try:
             fmt = _format(request)
@@ -107,7 +124,7 @@ class Gateway:
             raise web.HTTPUnprocessableEntity(text=f"{exc}\n") from None
 
     async def _raw(self, request: web.Request, cid: CID, path: str) -> web.Response:
-        target = await self.reader.resolve(cid, path) if path else cid
+        target = (await resolve(self.nodes, self.source, cid, path)).cid
         block = await self.source.get(target)
         headers = _common_headers(cid, path, f"{target}.raw")
         headers["Content-Disposition"] = f'attachment; filename="{target}.bin"'
@@ -116,14 +133,15 @@ class Gateway:
 
     async def _car(self, request: web.Request, cid: CID, path: str) -> web.StreamResponse:
         scope = request.query.get("dag-scope", "all")
-        if scope not in ("block", "entity", "all"):
-            raise ScopeError(f"dag-scope must be block, entity or all, not {scope!r}")
+        check_scope(scope)
         entity = request.query.get("entity-bytes")
         byte_range = ByteRange.parse(entity) if entity else None
         dups = "dups=y" in request.headers.get("Accept", "")
         walker = DagWalker(self.source, dups=dups, nodes=self.nodes)
-        target = await self.reader.resolve(cid, path) if path else cid
-        await self.source.get(target)  # a missing root is a 404 now, not a 200 cut short
+        resolved = await resolve(self.nodes, self.source, cid, path)
+        target = resolved.cid
+        if target not in self.nodes:
+            await self.source.get(target)  # a missing root is a 404 now, not a 200 cut short
         etag = f"{target}.car.{scope}.{entity or ''}.{'dups' if dups else 'nodups'}"
         response = web.StreamResponse(headers={
             **_common_headers(cid, path, etag),
@@ -133,7 +151,8 @@ class Gateway:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        return await self._stream(request, response, _car_stream(cid, walker.walk(cid, path, scope, byte_range)))
+        return await self._stream(request, response,
+                                  _car_stream(cid, walker.walk_resolved(resolved, scope, byte_range)))
 
     async def _path(self, request: web.Request, cid: CID, path: str) -> web.StreamResponse:
         stat = await self.reader.stat(cid, path)
@@ -187,7 +206,12 @@ async def _car_stream(root: CID, blocks: AsyncIterator[tuple[CID, bytes]]) -> As
 
 
 def make_app(source: BlockSource) -> web.Application:
-    gateway = Gateway(source)
+    """The gateway as an aiohttp application (``GET``/``HEAD /ipfs/…``) over ``source``.
+
+    Returns:
+        The application, to run with an aiohttp runner.
+    """
+    gateway = GatewayServer(source)
     app = web.Application()
     app.router.add_route("GET", "/ipfs/{tail:.+}", gateway.handle)
     app.router.add_route("HEAD", "/ipfs/{tail:.+}", gateway.handle)
@@ -195,10 +219,21 @@ def make_app(source: BlockSource) -> web.Application:
 
 
 async def start_server(source: BlockSource, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-    """Start the gateway; returns the runner (``await runner.cleanup()`` stops it) and its base URL."""
+    """Serve the gateway over ``source`` on ``host:port`` (port 0: a free port).
+
+    Returns:
+        The runner (``await runner.cleanup()`` stops the server) and the base URL it listens at.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
     runner = web.AppRunner(make_app(source), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
-    return runner, f"http://{bound[0]}:{bound[1]}"
+    await web.TCPSite(runner, host, port).start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{_url_host(bound_host)}:{bound_port}"
+
+
+def _url_host(host: str) -> str:
+    """``host`` as it appears in a URL (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host

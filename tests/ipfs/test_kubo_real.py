@@ -234,7 +234,6 @@ async def test_dag_export_is_our_dag_and_reads_back(source, big, jsipfs, tmp_pat
     (BIG_SIZE, 10), (12345, 0)])
 async def test_cat_ranges_agree_with_the_node(source, big, jsipfs, offset, length):
     end = BIG_SIZE if length is None else offset + length
-    assert await source.cat(f"/ipfs/{big.cid}", offset, length) == big.data[offset:end]
     assert await UnixFSReader(source).read(big.cid, offset, end) == big.data[offset:end]
     if length != 0:  # js-ipfs refuses length=0 ("Invalid request query input")
         params = {"arg": f"/ipfs/{big.cid}", "offset": str(offset)}
@@ -252,7 +251,7 @@ async def test_pin_of_our_dag(source, jsipfs):
         assert response.status == 500 and "not pinned" in (await response.json())["Message"]
     await source.pin(root)
     assert json.loads(await rpc(jsipfs, "pin/ls", arg=str(root)))["Keys"] == {str(root): {"Type": "recursive"}}
-    assert await source.cat(f"/ipfs/{root}") == data == await rpc(jsipfs, "cat", arg=str(root))
+    assert await UnixFSReader(source).read(root) == data == await rpc(jsipfs, "cat", arg=str(root))
 
 
 async def test_missing_blocks_are_clear_errors(source, jsipfs):
@@ -269,7 +268,7 @@ async def test_missing_blocks_are_clear_errors(source, jsipfs):
                                                  fr"\(linked from {root}; 3 more missing\)"):
         await source.dag_export(root)
     with pytest.raises(BlockNotFoundError, match=f"block/get {leaves[1]}: not found"):
-        await source.cat(f"/ipfs/{root}", CHUNK + 1, 10)
+        await UnixFSReader(source).read(root, CHUNK + 1, CHUNK + 11)
     with pytest.raises(BlockNotFoundError, match=f"dag/export {absent} lacks block {absent} \\(the root\\)"):
         await source.dag_export(absent)
 

@@ -9,18 +9,23 @@ that (a leaf written another way is fetched and compared). The check stops at th
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, Protocol
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.dag.reader import MAX_FILE_DEPTH
+from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node
+from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats import unixfs
 from etdb_explore.ipfs.formats.cid import CID, RAW
 
-if TYPE_CHECKING:
-    from etdb_explore.ipfs.dag.reader import UnixFSReader, _Node
-
 MAX_LEAF_BYTES = 2 << 20  # the largest block the IPFS spec lets a peer send
+
+
+class Digest(Protocol):
+    """A running hash (``hashlib.sha256()`` and its kin): anything with ``update``."""
+
+    def update(self, data: bytes, /) -> None:
+        """Add ``data`` to the hash."""
+        ...
 
 
 class _Mismatch(Exception):
@@ -28,7 +33,7 @@ class _Mismatch(Exception):
 
 
 async def matching_prefix(reader: UnixFSReader, cid: CID, fh: BinaryIO, length: int,
-                          digest: hashlib._Hash | None = None) -> int:
+                          digest: Digest | None = None) -> int:
     """How many of the first ``length`` bytes of the local file ``fh`` equal file ``cid``, in whole leaves.
 
     Args:
@@ -46,14 +51,14 @@ async def matching_prefix(reader: UnixFSReader, cid: CID, fh: BinaryIO, length: 
     """
     checker = _Checker(reader, fh, length, digest)
     try:
-        await checker.node(await reader._node(cid), 0, 0)
+        await checker.node(await reader.node(cid), 0, 0)
     except _Mismatch as mismatch:
         return int(mismatch.args[0])
     return length
 
 
 class _Checker:
-    def __init__(self, reader: UnixFSReader, fh: BinaryIO, length: int, digest: hashlib._Hash | None) -> None:
+    def __init__(self, reader: UnixFSReader, fh: BinaryIO, length: int, digest: Digest | None) -> None:
         self.reader = reader
         self.fh = fh
         self.length = length
@@ -72,7 +77,7 @@ class _Checker:
         if self.digest is not None:
             self.digest.update(data)
 
-    async def node(self, node: _Node, offset: int, depth: int, size: int | None = None) -> None:
+    async def node(self, node: Node, offset: int, depth: int, size: int | None = None) -> None:
         if depth > MAX_FILE_DEPTH:
             raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
         if size is not None and node.size != size:
@@ -83,16 +88,10 @@ class _Checker:
                 raise _Mismatch(offset)
             self._accept(inline)
             offset += len(inline)
-        if node.pb is None or not node.pb.links:
-            return
-        assert node.fs is not None
-        if len(node.fs.blocksizes) != len(node.pb.links):
-            raise EtdbError(f"file node {node.cid}: {len(node.fs.blocksizes)} blocksizes for "
-                            f"{len(node.pb.links)} links")
-        for link, child_size in zip(node.pb.links, node.fs.blocksizes):
+        for child, child_size in node.file_children():
             if offset >= self.length:
                 raise _Mismatch(offset)
-            await self.child(link.cid, offset, child_size, depth + 1)
+            await self.child(child, offset, child_size, depth + 1)
             offset += child_size
 
     async def child(self, cid: CID, offset: int, size: int, depth: int) -> None:
@@ -104,4 +103,4 @@ class _Checker:
         if cid.codec == RAW:
             raise _Mismatch(offset)  # differing, or only partly on disk
         # an interior node, a leaf not written as Kubo writes them, or differing bytes: the node itself decides
-        await self.node(await self.reader._node(cid), offset, depth, size)
+        await self.node(await self.reader.node(cid), offset, depth, size)

@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 
 from etdb_explore.ipfs.formats.cid import CID
-from etdb_explore.ipfs.sources.base import BlockSource
+from etdb_explore.ipfs.sources.base import BlockSource, CarStream
 
 DEFAULT_BUFFER = 4 * 1024 * 1024
 RECENT_BYTES = 2 * 1024 * 1024  # blocks kept after use, for leaves repeated nearby (runs of zeros in a volume)
 
 
 class CarPrefetch:
-    """A BlockSource that serves blocks from a CAR stream first, then from ``fallback``."""
+    """A BlockSource that serves blocks from a CAR stream first, then from ``fallback``.
 
-    def __init__(self, fallback: BlockSource, stream: AsyncIterator[tuple[CID, bytes]],
-                 max_buffer: int = DEFAULT_BUFFER) -> None:
+    Args:
+        fallback: where blocks the stream does not (or no longer) deliver come from; also gives the ``name``.
+        stream: verified (CID, block) pairs, e.g. from :meth:`CarStreamSource.car_range`; consumed by a task started
+            here (so construct this inside a running event loop) and closed by :meth:`aclose`.
+        max_buffer: bytes of delivered blocks held until asked for.
+    """
+
+    def __init__(self, fallback: BlockSource, stream: CarStream, max_buffer: int = DEFAULT_BUFFER) -> None:
         self.fallback = fallback
         self.name = fallback.name
         self.max_buffer = max_buffer
@@ -43,7 +48,7 @@ class CarPrefetch:
         """True while the stream may still deliver blocks (readers then ask for one block at a time)."""
         return not self._done
 
-    async def _produce(self, stream: AsyncIterator[tuple[CID, bytes]]) -> None:
+    async def _produce(self, stream: CarStream) -> None:
         try:
             async for cid, block in stream:
                 async with self._changed:
@@ -58,7 +63,7 @@ class CarPrefetch:
             async with self._changed:
                 self._changed.notify_all()
             with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()
 
     def _take(self, cid: CID) -> bytes | None:
         block = self._blocks.pop(cid, None)
@@ -75,6 +80,14 @@ class CarPrefetch:
         return block
 
     async def get(self, cid: CID) -> bytes:
+        """The block of ``cid``: from the stream (waiting while it may still deliver it), else from the fallback.
+
+        Returns:
+            The verified block.
+
+        Raises:
+            BlockNotFoundError, SourceError, VerificationError: as the fallback's ``get``.
+        """
         async with self._changed:
             while True:
                 block = self._take(cid)
@@ -92,6 +105,7 @@ class CarPrefetch:
         return await self.fallback.get(cid)
 
     async def aclose(self) -> None:
+        """Stop consuming the stream and close it."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task

@@ -7,7 +7,7 @@ payload at the data offset. Only the tiny DAG-CBOR subset of the header is encod
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
@@ -244,15 +244,6 @@ def read_car(data: bytes, source: str = "CAR") -> tuple[list[CID], list[tuple[CI
     blocks = list(reader.feed(data))
     reader.close()
     return reader.roots or [], blocks
-
-
-async def iter_car(chunks: AsyncIterator[bytes], source: str = "CAR") -> AsyncIterator[tuple[CID, bytes]]:
-    """Verified blocks from a CAR arriving as byte chunks (an HTTP body)."""
-    reader = CarReader(source)
-    async for chunk in chunks:
-        for item in reader.feed(chunk):
-            yield item
-    reader.close()
 
 
 # ---- writing ----------------------------------------------------------------------------------------------------

@@ -1,11 +1,21 @@
-"""Block sources and their combination: local store → Kubo → gateways, with fail-over on bad or missing blocks."""
+"""The block-source protocols and their combination: local store → Kubo → gateways, with fail-over.
+
+Every source has :class:`BlockSource`'s ``get`` (verified blocks by CID) and a ``name``. What some sources can do
+beyond that is a capability with a protocol of its own, checked with ``isinstance``:
+
+- :class:`CarStreamSource` (``car_range``): a file's byte range as one stream of verified blocks (gateways);
+- :class:`BlockStore` (``has``, ``put``): blocks held locally and written there (the local store).
+
+:class:`MultiSource` chains sources and is a CarStreamSource: its ``car_range`` forwards to the first of its sources
+that is one (and answers None when none is).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from etdb_explore.errors import (
     BlockNotFoundError,
@@ -18,19 +28,78 @@ from etdb_explore.ipfs.formats.cid import CID
 UNHEALTHY_SECONDS = 60.0
 
 
+CarStream = AsyncGenerator[tuple[CID, bytes], None]
+
+
+@runtime_checkable
 class BlockSource(Protocol):
-    """Anything that returns blocks by CID, each verified against its CID before it is returned (LocalStore,
-    GatewaySource, KuboSource and the CAR reader all do); ``name`` appears in error messages."""
+    """Anything that returns blocks by CID, each verified against its CID before it is returned.
+
+    LocalStore, GatewaySource, KuboSource and MultiSource are block sources. ``name`` names the source in error
+    messages.
+    """
 
     name: str
 
-    async def get(self, cid: CID) -> bytes: ...
+    async def get(self, cid: CID) -> bytes:
+        """The block of ``cid``, verified against it.
+
+        Returns:
+            The block's bytes (for an identity CID, its digest).
+
+        Raises:
+            BlockNotFoundError: the source does not have the block (naming the CID).
+            VerificationError: the bytes the source holds or received do not hash to ``cid``.
+            SourceError: the source failed (naming it).
+        """
+        ...
+
+
+@runtime_checkable
+class CarStreamSource(BlockSource, Protocol):
+    """A block source that can also send the blocks of a file's byte range as one stream (one request)."""
+
+    def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream | None:
+        """The verified blocks of file ``cid/path`` that cover bytes [start, end), in DFS order.
+
+        The blocks resolving ``path`` come first, then the file's root and the subtree of the range. The stream may
+        end early (the source failed or lied); readers fetch what is still missing block by block with ``get``.
+
+        Returns:
+            An async generator of (CID, block) pairs (``aclose`` it when done early), or None when the source will
+            not stream this range (readers then fetch blocks with ``get``).
+        """
+        ...
+
+
+@runtime_checkable
+class BlockStore(BlockSource, Protocol):
+    """A block source that holds blocks locally: it can tell whether it has one without fetching, and store one."""
+
+    def has(self, cid: CID) -> bool:
+        """Whether the store holds ``cid`` (without reading or verifying it).
+
+        Returns:
+            True if a ``get`` would find the block locally.
+        """
+        ...
+
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store ``block`` under ``cid``.
+
+        Raises:
+            VerificationError: ``block`` does not hash to ``cid``.
+        """
+        ...
 
 
 @dataclass
 class MultiSource:
-    """Tries sources in order. A source that sent a bad block is marked unhealthy (skipped for a while, tried last);
-    a missing block anywhere is a BlockNotFoundError naming the CID and every source tried."""
+    """A block source that tries ``sources`` in order; a :class:`CarStreamSource` through the first of them that is one.
+
+    A source that sent a bad block is marked unhealthy (skipped for a while, tried last); a missing block anywhere
+    is a BlockNotFoundError naming the CID and every source tried. ``errors`` lists the failures seen, newest last.
+    """
 
     sources: list[BlockSource]
     name: str = "sources"
@@ -49,6 +118,14 @@ class MultiSource:
         self.errors = [*self.errors[-99:], message]
 
     async def get(self, cid: CID) -> bytes:
+        """The block of ``cid`` from the first healthy source that has it, verified again here.
+
+        Returns:
+            The block's bytes.
+
+        Raises:
+            BlockNotFoundError: no source delivered the block (naming the CID and each source tried, and why).
+        """
         tried = []
         for source in self._ordered():
             try:
@@ -66,14 +143,16 @@ class MultiSource:
                 tried.append(f"{source.name} ({type(exc).__name__})")
         raise BlockNotFoundError(f"block {cid} not found; tried {', '.join(tried) or 'no sources'}")
 
-    def car_range(self, cid: CID, start: int, end: int | None,
-                  path: str = "") -> AsyncIterator[tuple[CID, bytes]] | None:
-        """A CAR stream from the first healthy source that offers one, unless an earlier source holds ``cid``."""
+    def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream | None:
+        """The stream of the first healthy :class:`CarStreamSource`, unless a :class:`BlockStore` before it holds
+        ``cid`` (local blocks are cheaper than any stream).
+
+        Returns:
+            That source's ``car_range`` (see :meth:`CarStreamSource.car_range`), or None.
+        """
         for source in self._ordered():
-            has = getattr(source, "has", None)
-            if has is not None and has(cid):
+            if isinstance(source, BlockStore) and source.has(cid):
                 return None
-            stream = getattr(source, "car_range", None)
-            if stream is not None:
-                return stream(cid, start, end, path)
+            if isinstance(source, CarStreamSource):
+                return source.car_range(cid, start, end, path)
         return None

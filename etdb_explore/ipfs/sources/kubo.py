@@ -1,11 +1,11 @@
-"""A Kubo daemon's RPC API as a block source (through aioipfs): block get, verified cat, dag export, add, pin.
+"""A Kubo daemon's RPC API as a block source (through aioipfs): block get, dag export, add, pin.
 
 The daemon is found from the argument, ``IPFS_API`` (a multiaddr or URL), or ``$IPFS_PATH/api`` (default
 ``~/.ipfs/api``), which Kubo writes when it starts. Blocks are verified against their CIDs like any other source's;
-``cat`` reads through the verified UnixFS reader (Kubo's own ``/cat`` output cannot be checked on its own), and a
-``dag/export`` must hold every block its root links to. ``block/get`` and ``dag/export`` carry the RPC ``timeout``
-option (honoured by Kubo and js-ipfs), so a block the daemon cannot find is a BlockNotFoundError naming it instead
-of a wait for ever. Works with any daemon speaking this API; tests/ipfs/test_kubo_real.py runs it against js-ipfs.
+files are read through the verified UnixFS reader, ``UnixFSReader(KuboSource()).read(cid, …)`` (Kubo's own ``/cat``
+output cannot be checked on its own), and a ``dag/export`` must hold every block its root links to. ``block/get``
+and ``dag/export`` carry the RPC ``timeout`` option (honoured by Kubo and js-ipfs), so a block the daemon cannot find
+is a BlockNotFoundError naming it instead of a wait for ever. Works with any daemon speaking this API; tests/ipfs/test_kubo_real.py runs it against js-ipfs.
 Needs the ``kubo`` extra (``pip install etdb-explore[kubo]``).
 """
 
@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from etdb_explore.errors import BlockNotFoundError, EtdbError, SourceError
-from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats import dagpb
 from etdb_explore.ipfs.formats.car import read_car
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
-from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001"
 DEFAULT_TIMEOUT = 60.0  # seconds a daemon may look for one block (or one exported DAG)
@@ -135,12 +133,6 @@ class KuboSource:
         cid.verify(block, self.name)
         return block
 
-    async def cat(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
-        """Bytes [offset, offset+length) of the file at an IPFS path, every block verified."""
-        where = parse_ipfs_path(path)
-        end = None if length is None else offset + length
-        return await UnixFSReader(self).read(where.cid, offset, end, path=where.path)
-
     async def dag_export(self, cid: CID | str) -> list[tuple[CID, bytes]]:
         """Every block of a DAG from ``dag/export``, each verified; a block the export lacks (a daemon may end the
         stream early when it cannot find one) is a BlockNotFoundError naming it."""
@@ -175,7 +167,7 @@ class KuboSource:
                                                          headers={"Abspath": str(path.resolve())})
             part.set_content_disposition("form-data", name="file", filename=path.name)
             form.append_payload(part)
-            return await self._added(f"add {path}", core.add_generic(form, params=core._build_add_params(**options)))
+            return await self._added(f"add {path}", core.add_generic(form, params=_rpc_params(options)))
 
     async def add_bytes(self, data: bytes, *, cid_version: int = 0, raw_leaves: bool | None = None,
                         chunker: str | None = None, only_hash: bool = False) -> CID:
@@ -207,3 +199,9 @@ def _add_options(*, raw_leaves: bool | None, chunker: str | None, **switches: An
     """aioipfs' ``add`` keywords; options left None are not sent (the daemon's defaults apply)."""
     return {**switches, **({} if raw_leaves is None else {"raw_leaves": raw_leaves}),
             **({} if chunker is None else {"chunker": chunker})}
+
+
+def _rpc_params(options: dict[str, Any]) -> dict[str, str]:
+    """The query parameters of the RPC ``/api/v0/add`` (Kubo's documented names) for aioipfs' ``add`` keywords."""
+    return {name.replace("_", "-"): str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in options.items()}
