@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from etdb_explore.ipfs.formats.car import read_car
+from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.sources.store import LocalStore
 
 
@@ -21,6 +22,21 @@ def kubo_content(seed: str, size: int) -> bytes:
         out += hashlib.sha256(f"{seed}:{i}".encode()).digest()
         i += 1
     return bytes(out[:size])
+
+
+class CountingStore(LocalStore):
+    """A LocalStore that records which blocks were read."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.gets: list[CID] = []
+
+    async def get(self, cid):
+        self.gets.append(cid)
+        return await super().get(cid)
+
+    def size(self, cid):
+        return len(self.get_sync(cid))
 
 
 @pytest.fixture(scope="session")

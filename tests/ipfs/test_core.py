@@ -29,7 +29,7 @@ from etdb_explore.ipfs.formats.cid import CID, CIDError
 from etdb_explore.ipfs.sources.base import MultiSource
 from etdb_explore.ipfs.sources.store import LocalStore
 
-from .conftest import check_conformance_reads, kubo_content
+from .conftest import CountingStore, check_conformance_reads, kubo_content
 
 
 def test_importer_reproduces_every_kubo_cid(kubo_vectors):
@@ -104,21 +104,6 @@ def test_large_file_range_reads_fetch_only_covering_leaves(tmp_path):
     leaves = [c for c in store.gets if store.size(c) > 262144]
     assert len(leaves) == 3 and len(store.gets) <= 3 + 2  # 3 leaves + root + 1 interior node
     assert asyncio.run(reader.read(root, len(data) - 10)) == data[-10:]
-
-
-class CountingStore(LocalStore):
-    """A LocalStore that records which blocks were read."""
-
-    def __init__(self, path):
-        super().__init__(path)
-        self.gets: list[CID] = []
-
-    async def get(self, cid):
-        self.gets.append(cid)
-        return await super().get(cid)
-
-    def size(self, cid):
-        return len(self.get_sync(cid))
 
 
 def test_raw_leaves_profile_and_hamt_directory(tmp_path):

@@ -200,3 +200,14 @@ def test_gateway_source_pickles_as_configuration():
     assert [g.url for g in source.gateways] == ["http://127.0.0.1:9"] and source.concurrency == 3
 
 
+
+
+async def test_serve_on_ipv6_loopback_reports_a_usable_url(conformance_store):
+    store, roots = conformance_store
+    runner, url = await start_server(store, host="::1")
+    try:
+        assert url.startswith("http://[::1]:")
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/ipfs/{roots['dir-with-files']}/hello.txt") as r:
+            assert r.status == 200 and await r.read() == b"hello world\n"
+    finally:
+        await runner.cleanup()

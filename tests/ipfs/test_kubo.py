@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from etdb_explore.errors import BlockNotFoundError, VerificationError
-from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, add_bytes, add_file
 from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import parse_ipfs_path
@@ -50,6 +50,8 @@ async def test_add_and_pin(kubo, tmp_path):
     await source.pin(root)
     assert str(root) in node.pins
     assert await UnixFSReader(source).read(root, path="rawdata/ts.mrc") == DATA
+    single = folder / "rawdata" / "ts.mrc"  # one file, with options sent as the RPC's own query parameters
+    assert await source.add(single, cid_version=1, raw_leaves=True) == add_file(single, KUBO_CIDV1).cid
 
 
 async def test_missing_and_corrupt_blocks(kubo):

@@ -29,7 +29,8 @@ class Node:
     Attributes:
         cid: the block's CID.
         block: the block's bytes.
-        pb: the DAG-PB node; None for raw blocks and blocks of other codecs.
+        pb: the DAG-PB node; None for raw blocks and blocks of other codecs. When its Data decodes as UnixFS, it
+            lives on in ``fs`` only (``pb.data`` is then None, so a leaf's bytes are not held a third time).
         fs: the UnixFS data of a DAG-PB node; None for raw blocks, other codecs, and DAG-PB nodes whose Data is not
             valid UnixFS (see :meth:`require_unixfs`).
     """
@@ -55,8 +56,8 @@ class Node:
         try:
             fs = unixfs.decode(pb.data, cid)
         except unixfs.UnixFSError:
-            fs = None
-        return cls(cid, block, pb, fs)
+            return cls(cid, block, pb)
+        return cls(cid, block, dagpb.PBNode(pb.links), fs)
 
     @property
     def links(self) -> tuple[dagpb.Link, ...]:
@@ -110,8 +111,9 @@ class Node:
     @property
     def memory(self) -> int:
         """An estimate of the bytes this node keeps alive (its block, its decoded data and links)."""
-        data = len(self.pb.data or b"") if self.pb is not None else 0
-        return len(self.block) + data + LINK_BYTES * len(self.links)
+        pb_data = len(self.pb.data or b"") if self.pb is not None else 0
+        fs_data = len(self.fs.data or b"") if self.fs is not None else 0
+        return len(self.block) + pb_data + fs_data + LINK_BYTES * len(self.links)
 
     def require_unixfs(self) -> Node:
         """This node, if it is UnixFS content: a raw block or a DAG-PB node with valid UnixFS data.
