@@ -7,6 +7,7 @@ threads (hashlib releases the GIL), and only one open node per tree level is kep
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,11 @@ class Profile:
     max_links: int = 174
 
     def node_cid(self, block: bytes) -> CID:
+        """The CID this profile gives a DAG-PB block.
+
+        Returns:
+            The sha2-256 CID of ``block`` with codec DAG-PB and the profile's CID version.
+        """
         return CID.for_block(block, DAG_PB, self.cid_version)
 
 
@@ -41,9 +47,13 @@ KUBO_CIDV1 = Profile(cid_version=1, raw_leaves=True)
 class BlockSink(Protocol):
     """Where added blocks go (a LocalStore); ``put_ref`` records a raw leaf that stays in the original file."""
 
-    def put(self, cid: CID, block: bytes) -> None: ...
+    def put(self, cid: CID, block: bytes) -> None:
+        """Store ``block`` under ``cid``."""
+        ...
 
-    def put_ref(self, cid: CID, path: Path, offset: int, length: int) -> None: ...
+    def put_ref(self, cid: CID, path: Path, offset: int, length: int) -> None:
+        """Record that block ``cid`` is bytes [offset, offset+length) of ``path`` (no copy)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,14 @@ def add_stream(stream: BinaryIO, profile: Profile = KUBO_DEFAULT, sink: BlockSin
     """Add one file from a binary stream. ``sink=None`` only hashes (``--only-hash``).
 
     With ``nocopy_path`` (raw-leaves profiles only) leaves are recorded as references into that file instead of
-    being copied, like Kubo's filestore.
+    being copied, like Kubo's filestore. ``progress`` is called with the size of each chunk added.
+
+    Returns:
+        The file's root CID, its size and the cumulative size of its DAG (``path`` None).
+
+    Raises:
+        ValueError: ``nocopy_path`` with a profile that has DAG-PB leaves.
+        OSError: reading the stream failed.
     """
     if nocopy_path is not None and not profile.raw_leaves:
         raise ValueError("no-copy adds need raw leaves (use the CIDv1 profile), as in Kubo's filestore")
@@ -172,6 +189,15 @@ def add_stream(stream: BinaryIO, profile: Profile = KUBO_DEFAULT, sink: BlockSin
 
 def add_file(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None, *,
              nocopy: bool = False, progress: Callable[[int], None] | None = None) -> Added:
+    """Add one file like ``ipfs add`` (``nocopy``: leaves stay in the file, like ``--nocopy``; see :func:`add_stream`).
+
+    Returns:
+        The file's root CID, size, cumulative DAG size, and ``path``.
+
+    Raises:
+        ValueError: ``nocopy`` with a profile that has DAG-PB leaves.
+        OSError: the file cannot be read.
+    """
     path = Path(path)
     with open(path, "rb", buffering=0) as fh:
         added = add_stream(fh, profile, sink, nocopy_path=path.resolve() if nocopy else None, progress=progress)
@@ -179,18 +205,31 @@ def add_file(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: BlockSink 
 
 
 def needs_sharding(links: dict[str, CID]) -> bool:
-    """Whether Kubo shards a directory with these links: the sum of ``len(name) + len(cid bytes)`` reaches 256 KiB."""
+    """Whether Kubo shards a directory with these links.
+
+    Returns:
+        True when the sum of ``len(name) + len(cid bytes)`` over the links reaches 256 KiB.
+    """
     return sum(len(name.encode("utf-8")) + len(cid.bytes) for name, cid in links.items()) >= SHARDING_THRESHOLD
 
 
 def bitfield_bytes(slots: set[int]) -> bytes:
+    """A HAMT shard's bitfield of occupied slots.
+
+    Returns:
+        The big-endian integer with bit ``s`` set for each slot, leading zero bytes trimmed (``b""`` for none).
+    """
     value = sum(1 << s for s in slots)
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def build_shard(entries: dict[str, Entry], profile: Profile, emit: Callable[[CID, bytes], None],
                 depth: int = 0) -> Entry:
-    """A HAMT shard (and its child shards) holding ``entries``; returns the root shard's Entry."""
+    """Build a HAMT shard (and its child shards) holding ``entries``, passing each block to ``emit``.
+
+    Returns:
+        The Entry of the shard at ``depth`` (the sharded directory's root for depth 0).
+    """
     buckets: dict[int, dict[str, Entry]] = {}
     for name, entry in entries.items():
         buckets.setdefault(hamt.slot(name, depth), {})[name] = entry
@@ -213,7 +252,11 @@ def build_shard(entries: dict[str, Entry], profile: Profile, emit: Callable[[CID
 
 
 def directory_node(entries: dict[str, Entry], profile: Profile, emit: Callable[[CID, bytes], None]) -> Entry:
-    """A UnixFS directory of ``entries`` (name → Entry): a plain node, or a HAMT above Kubo's threshold."""
+    """Build a UnixFS directory of ``entries`` (name → Entry), passing each block to ``emit``.
+
+    Returns:
+        The directory's Entry: a plain node, or the root of a HAMT above Kubo's sharding threshold.
+    """
     if needs_sharding({name: e.cid for name, e in entries.items()}):
         return build_shard(entries, profile, emit)
     links = tuple(dagpb.Link(e.cid, name, e.tsize) for name, e in sorted(entries.items(), key=lambda i: i[0].encode()))
@@ -225,7 +268,15 @@ def directory_node(entries: dict[str, Entry], profile: Profile, emit: Callable[[
 
 def add_directory(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None, *,
                   nocopy: bool = False, progress: Callable[[int], None] | None = None) -> Added:
-    """Add a folder recursively like ``ipfs add -r`` (symbolic links are stored as UnixFS symlinks)."""
+    """Add a folder recursively like ``ipfs add -r`` (symbolic links are stored as UnixFS symlinks).
+
+    Returns:
+        The folder's root CID, the sum of its files' sizes, its cumulative DAG size, and ``path``.
+
+    Raises:
+        ValueError: ``nocopy`` with a profile that has DAG-PB leaves.
+        OSError: a file or folder cannot be read.
+    """
     path = Path(path)
     emit = sink.put if sink is not None else (lambda cid, block: None)
 
@@ -250,6 +301,9 @@ def add_directory(path: str | Path, profile: Profile = KUBO_DEFAULT, sink: Block
 
 
 def add_bytes(data: bytes, profile: Profile = KUBO_DEFAULT, sink: BlockSink | None = None) -> Added:
-    import io
+    """Add ``data`` as one file (see :func:`add_stream`).
 
+    Returns:
+        The file's root CID, size and cumulative DAG size.
+    """
     return add_stream(io.BytesIO(data), profile, sink)

@@ -47,7 +47,7 @@ class Resolved:
     via: tuple[Node, ...]
 
 
-def segments(path: str) -> list[str]:
+def _segments(path: str) -> list[str]:
     """The names in a slash-separated path inside a DAG (empty segments dropped).
 
     Returns:
@@ -76,7 +76,7 @@ async def resolve(nodes: NodeCache, source: BlockSource, root: CID | str, path: 
     """
     cid = CID.decode(root)
     via: list[Node] = []
-    for segment in segments(path):
+    for segment in _segments(path):
         node = await nodes.get(cid, source)
         via.append(node)
         if not node.is_directory:

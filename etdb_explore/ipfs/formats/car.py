@@ -39,7 +39,11 @@ def _cbor_text(text: str) -> bytes:
 
 
 def encode_header(roots: Iterable[CID]) -> bytes:
-    """DAG-CBOR of ``{"roots": [...], "version": 1}`` (keys in DAG-CBOR's length-first order)."""
+    """The DAG-CBOR of a CARv1 header ``{"roots": [...], "version": 1}`` (keys in DAG-CBOR's length-first order).
+
+    Returns:
+        The header's bytes (without the length prefix; see :func:`car_header`).
+    """
     roots = list(roots)
     cids = b"".join(b"\xd8\x2a" + _cbor_head(2, len(c.bytes) + 1) + b"\x00" + c.bytes for c in roots)
     return (_cbor_head(5, 2) + _cbor_text("roots") + _cbor_head(4, len(roots)) + cids
@@ -148,6 +152,16 @@ class CarReader:
         self._payload_left: int | None = None  # CARv2: bytes of payload not yet consumed
 
     def feed(self, data: bytes) -> Iterator[tuple[CID, bytes]]:
+        """Add the next bytes of the stream.
+
+        Returns:
+            An iterator of the (CID, block) sections these bytes complete (verified unless ``verify`` is False);
+            consume it before feeding more.
+
+        Raises:
+            CarError: the stream is malformed or a section is too large (naming ``source``).
+            VerificationError: a block does not match its CID.
+        """
         self._buffer += data
         yield from self._drain()
 
@@ -231,7 +245,11 @@ class CarReader:
         return True
 
     def close(self) -> None:
-        """Raise CarError if the stream ended inside a section."""
+        """Declare the stream ended.
+
+        Raises:
+            CarError: it ended before the end of the header or inside a section.
+        """
         if self._state != "sections":
             raise CarError(f"{self.source}: stream ended before the end of the CAR header")
         if self._buffer or (self._payload_left or 0) > 0:
@@ -239,7 +257,15 @@ class CarReader:
 
 
 def read_car(data: bytes, source: str = "CAR") -> tuple[list[CID], list[tuple[CID, bytes]]]:
-    """Roots and verified blocks of a whole CAR in memory."""
+    """Read a whole CAR held in memory.
+
+    Returns:
+        ``(roots, blocks)``: the header's roots and every (CID, block) pair, verified, in order.
+
+    Raises:
+        CarError: the CAR is malformed or truncated (naming ``source``).
+        VerificationError: a block does not match its CID.
+    """
     reader = CarReader(source)
     blocks = list(reader.feed(data))
     reader.close()
@@ -249,14 +275,28 @@ def read_car(data: bytes, source: str = "CAR") -> tuple[list[CID], list[tuple[CI
 # ---- writing ----------------------------------------------------------------------------------------------------
 
 def car_header(roots: Iterable[CID]) -> bytes:
+    """The start of a CARv1 with these roots.
+
+    Returns:
+        The length-prefixed header.
+    """
     header = encode_header(roots)
     return encode_varint(len(header)) + header
 
 
 def car_section(cid: CID, block: bytes) -> bytes:
+    """One CAR section.
+
+    Returns:
+        The length prefix, the binary CID and the block.
+    """
     return section_head(cid, block) + block
 
 
 def section_head(cid: CID, block: bytes) -> bytes:
-    """A section without its block: write it, then the block, to avoid copying large blocks."""
+    """A CAR section without its block: write it, then the block, to avoid copying large blocks.
+
+    Returns:
+        The length prefix and the binary CID.
+    """
     return encode_varint(len(cid.bytes) + len(block)) + cid.bytes

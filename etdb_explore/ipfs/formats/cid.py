@@ -23,6 +23,11 @@ class CIDError(EtdbError, ValueError):
 
 
 def encode_varint(n: int) -> bytes:
+    """The unsigned varint (LEB128) of ``n``, as multiformats and protobuf write it.
+
+    Returns:
+        1 byte for ``n`` < 128, one more per further 7 bits.
+    """
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -114,6 +119,7 @@ class CID:
 
     @property
     def multihash(self) -> bytes:
+        """The multihash: varint hash code, varint digest length, digest."""
         return encode_varint(self.hash_code) + encode_varint(len(self.digest)) + self.digest
 
     @property
@@ -123,6 +129,7 @@ class CID:
 
     @property
     def codec_name(self) -> str:
+        """The codec's multicodec name (``dag-pb``, ``raw``, ``dag-cbor``), else its code in hex."""
         return CODEC_NAMES.get(self.codec, hex(self.codec))
 
     def __str__(self) -> str:
@@ -141,7 +148,14 @@ class CID:
 
     @classmethod
     def for_block(cls, data: bytes | memoryview, codec: int = RAW, version: int = 1) -> CID:
-        """The sha2-256 CID of a block."""
+        """The sha2-256 CID of a block.
+
+        Returns:
+            The CID of ``version`` and ``codec`` whose digest is the block's sha2-256.
+
+        Raises:
+            CIDError: version 0 with a codec other than DAG-PB.
+        """
         return cls(version, codec, SHA2_256, hashlib.sha256(data).digest())
 
     @classmethod
@@ -177,6 +191,14 @@ class CID:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CID:
+        """Parse a binary CID that is all of ``data``.
+
+        Returns:
+            The CID.
+
+        Raises:
+            CIDError: ``data`` is not one valid binary CID (or has bytes after it).
+        """
         cid, end = cls.read(data, 0)
         if end != len(data):
             raise CIDError(f"{len(data) - end} trailing bytes after CID")
@@ -184,7 +206,15 @@ class CID:
 
     @classmethod
     def read(cls, data: bytes | memoryview, pos: int) -> tuple[CID, int]:
-        """A binary CID starting at ``pos``, and the position after it (as in CAR sections)."""
+        """Parse a binary CID starting at ``pos`` of a longer buffer (as in CAR sections).
+
+        Returns:
+            ``(cid, position after it)``.
+
+        Raises:
+            CIDError: the bytes there are not a valid CID.
+            VarintError: a varint in it is truncated or too long.
+        """
         start = pos
         if data[pos:pos + 2] == b"\x12\x20":
             if pos + 34 > len(data):
@@ -207,12 +237,21 @@ class CID:
     # ---- verification -------------------------------------------------------------------------------------------
 
     def matches(self, data: bytes | memoryview) -> bool:
+        """Whether ``data`` hashes to this CID (equals the digest, for an identity CID).
+
+        Returns:
+            True if the block is this CID's.
+        """
         if self.hash_code == IDENTITY:
             return bytes(data) == self.digest
         return hashlib.sha256(data).digest() == self.digest
 
     def verify(self, data: bytes | memoryview, source: str = "") -> None:
-        """Raise VerificationError naming this CID (and the source) unless ``data`` hashes to it."""
+        """Check that ``data`` hashes to this CID.
+
+        Raises:
+            VerificationError: it does not (naming this CID and ``source``).
+        """
         if not self.matches(data):
             where = f" from {source}" if source else ""
             raise VerificationError(f"block {self}{where} does not match its CID ({len(data)} bytes received)")

@@ -18,11 +18,24 @@ class DagPbError(EtdbError, ValueError):
 
 @dataclass(frozen=True)
 class Link:
+    """A DAG-PB link (``PBLink``).
+
+    Attributes:
+        cid: the target's CID (``Hash``).
+        name: the link's name (``Name``); None when absent from the block.
+        tsize: the cumulative size of the target's DAG (``Tsize``); None when absent.
+    """
+
     cid: CID
     name: str | None = ""
     tsize: int | None = None
 
     def encode(self) -> bytes:
+        """The link's protobuf bytes (Hash, then Name and Tsize when present).
+
+        Returns:
+            The encoded ``PBLink``.
+        """
         out = field_bytes(1, self.cid.bytes)
         if self.name is not None:
             out += field_bytes(2, self.name.encode("utf-8"))
@@ -33,10 +46,22 @@ class Link:
 
 @dataclass(frozen=True)
 class PBNode:
+    """A DAG-PB node (``PBNode``).
+
+    Attributes:
+        links: the links, in block order.
+        data: the ``Data`` bytes (UnixFS data in UnixFS DAGs); None when absent.
+    """
+
     links: tuple[Link, ...] = ()
     data: bytes | None = None
 
     def encode(self) -> bytes:
+        """The node's block, as Kubo writes it (links first, then Data).
+
+        Returns:
+            The encoded block.
+        """
         out = b"".join(field_bytes(2, link.encode()) for link in self.links)
         if self.data is not None:
             out += field_bytes(1, self.data)
@@ -60,7 +85,14 @@ def _decode_link(raw: memoryview) -> Link:
 
 
 def decode(block: bytes | memoryview, cid: CID | None = None) -> PBNode:
-    """Decode a DAG-PB block; DagPbError naming the CID when it is malformed."""
+    """Decode a DAG-PB block.
+
+    Returns:
+        The node.
+
+    Raises:
+        DagPbError: the block is malformed (naming ``cid``).
+    """
     try:
         links, data = [], None
         for number, value in iter_fields(block):

@@ -27,7 +27,11 @@ def _fmix(k: int) -> int:
 
 
 def murmur3_x64_64(data: bytes) -> bytes:
-    """The first 64-bit half of murmur3_x64_128 (seed 0), big-endian: go-unixfs's HAMT hash."""
+    """go-unixfs's HAMT hash of ``data``: the first 64-bit half of murmur3_x64_128 (seed 0).
+
+    Returns:
+        8 bytes, big-endian.
+    """
     h1 = h2 = 0
     n = len(data)
     nblocks = n // 16
@@ -57,7 +61,14 @@ def murmur3_x64_64(data: bytes) -> bytes:
 
 
 def slot(name: str, depth: int) -> int:
-    """The slot of ``name`` at ``depth`` (one byte of its hash per level)."""
+    """The slot of ``name`` at ``depth`` (one byte of its hash per level).
+
+    Returns:
+        A slot number, 0 to 255.
+
+    Raises:
+        ValueError: ``depth`` is beyond the 8 bytes of the hash.
+    """
     digest = murmur3_x64_64(name.encode("utf-8", "surrogatepass"))
     if depth >= len(digest):
         raise ValueError(f"HAMT deeper than the 64-bit hash allows, for {name!r}")

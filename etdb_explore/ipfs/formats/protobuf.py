@@ -10,15 +10,33 @@ VARINT, LENGTH_DELIMITED = 0, 2
 
 
 def field_varint(number: int, value: int) -> bytes:
+    """A varint field.
+
+    Returns:
+        The field's key (``number``, wire type 0) and ``value``, encoded.
+    """
     return encode_varint(number << 3 | VARINT) + encode_varint(value)
 
 
 def field_bytes(number: int, value: bytes) -> bytes:
+    """A length-delimited field.
+
+    Returns:
+        The field's key (``number``, wire type 2), the length of ``value``, and ``value``.
+    """
     return encode_varint(number << 3 | LENGTH_DELIMITED) + encode_varint(len(value)) + value
 
 
 def iter_fields(data: bytes | memoryview) -> Iterator[tuple[int, int | memoryview]]:
-    """(field number, value) pairs: ints for varints, memoryviews for length-delimited fields."""
+    """The fields of a protobuf message, in order.
+
+    Returns:
+        An iterator of (field number, value): ints for varints, memoryviews into ``data`` for length-delimited
+        fields.
+
+    Raises:
+        ValueError: a field runs past the end, uses an unsupported wire type, or a varint is malformed.
+    """
     view = memoryview(data)
     pos = 0
     while pos < len(view):

@@ -21,6 +21,17 @@ class UnixFSError(EtdbError, ValueError):
 
 @dataclass(frozen=True)
 class UnixFSData:
+    """A UnixFS ``Data`` message.
+
+    Attributes:
+        type: RAW, DIRECTORY, FILE, METADATA, SYMLINK or HAMT_SHARD.
+        data: file bytes held in the node, a symlink's target, or a HAMT shard's bitfield; None when absent.
+        filesize: a file node's total bytes; None when absent.
+        blocksizes: the file bytes under each child link, in link order.
+        hash_type: a HAMT shard's hash function (MURMUR3_X64_64); None otherwise.
+        fanout: a HAMT shard's fanout (256); None otherwise.
+    """
+
     type: int
     data: bytes | None = None
     filesize: int | None = None
@@ -30,9 +41,15 @@ class UnixFSData:
 
     @property
     def type_name(self) -> str:
+        """The type's name (``file``, ``directory``, ``hamt-shard``, …), else its number."""
         return TYPE_NAMES.get(self.type, str(self.type))
 
     def encode(self) -> bytes:
+        """The message's protobuf bytes, fields in number order as Kubo writes them.
+
+        Returns:
+            The encoded ``Data``.
+        """
         out = field_varint(1, self.type)
         if self.data is not None:
             out += field_bytes(2, self.data)
@@ -47,7 +64,14 @@ class UnixFSData:
 
 
 def decode(data: bytes | None, where: object = "?") -> UnixFSData:
-    """Decode UnixFS Data; UnixFSError naming ``where`` (usually the CID) when malformed."""
+    """Decode a DAG-PB node's UnixFS ``Data``.
+
+    Returns:
+        The message.
+
+    Raises:
+        UnixFSError: ``data`` is None or malformed (naming ``where``, usually the CID).
+    """
     if data is None:
         raise UnixFSError(f"node {where} has no UnixFS data")
     values: dict[int, int | bytes] = {}

@@ -26,6 +26,7 @@ from yarl import URL
 from etdb_explore.errors import BlockNotFoundError, SourceError, VerificationError
 from etdb_explore.ipfs.formats.car import CarError, CarReader
 from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.sources.base import CarStream
 
 PUBLIC_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
 RAW_ACCEPT = "application/vnd.ipld.raw"
@@ -40,7 +41,12 @@ CAR_OVERHEAD = 4 << 20  # a range's CAR: its bytes, plus path blocks, interior n
 
 
 def discover_gateways(explicit: list[str] | tuple[str, ...] | str | None = None) -> list[str]:
-    """Gateway base URLs: explicit ones, else IPFS_GATEWAY, else ~/.ipfs/gateway, else the public defaults."""
+    """The gateways to use.
+
+    Returns:
+        Base URLs without a trailing slash: ``explicit``, else ``IPFS_GATEWAY`` (comma or space separated), else
+        the first line of ``~/.ipfs/gateway``, else the public trustless gateways.
+    """
     if isinstance(explicit, str):
         explicit = [explicit]
     if explicit:
@@ -276,13 +282,16 @@ class GatewaySource:
 
     # ---- CAR ranges ---------------------------------------------------------------------------------------------
 
-    async def car_range(self, cid: CID, start: int, end: int | None,
-                        path: str = "") -> AsyncIterator[tuple[CID, bytes]]:
+    async def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream:
         """Verified blocks of file ``cid/path`` covering bytes [start, end), in DFS order, from one CAR request:
-        the blocks that resolve ``path`` first, then the file's root and the subtree of the range.
+        the blocks that resolve ``path`` first, then the file's root and the subtree of the range (see
+        :meth:`CarStreamSource.car_range`).
 
         A lying or failing gateway ends the stream early (and is marked unhealthy); callers fetch what is still
         missing block by block.
+
+        Returns:
+            An async generator of verified (CID, block) pairs; it raises nothing from the gateway, it ends.
         """
         gateway = self._ranked()[0]
         await self._wait_if_busy(gateway)

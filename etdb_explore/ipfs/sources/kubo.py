@@ -31,7 +31,12 @@ _MULTIADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/([^/]+)/tcp/(\d+)(/https?)?/
 
 
 def discover_api(explicit: str | None = None) -> str:
-    """The Kubo RPC address: argument, else IPFS_API, else the api file of IPFS_PATH (~/.ipfs), else the default."""
+    """Where the Kubo RPC API is.
+
+    Returns:
+        ``explicit``, else ``IPFS_API``, else the ``api`` file of ``IPFS_PATH`` (``~/.ipfs``), else
+        ``/ip4/127.0.0.1/tcp/5001``; a multiaddr or a URL.
+    """
     if explicit:
         return explicit
     if os.environ.get("IPFS_API"):
@@ -43,7 +48,14 @@ def discover_api(explicit: str | None = None) -> str:
 
 
 def api_url(address: str) -> str:
-    """``/ip4/127.0.0.1/tcp/5001`` or ``http://host:port`` → ``http://host:port``."""
+    """The base URL of a Kubo RPC address.
+
+    Returns:
+        ``http://host:port`` for ``/ip4/host/tcp/port`` (and ip6, dns, ``/https``), or the URL given.
+
+    Raises:
+        EtdbError: the address is neither such a multiaddr nor a URL (naming it).
+    """
     if address.startswith(("http://", "https://")):
         return address.rstrip("/")
     m = _MULTIADDR.match(address)
@@ -55,7 +67,14 @@ def api_url(address: str) -> str:
 
 
 def export_gaps(root: CID, blocks: dict[CID, bytes]) -> list[tuple[CID, CID | None]]:
-    """The blocks a DAG export lacks, depth first: (missing CID, the block linking to it, None for the root)."""
+    """The blocks a DAG export lacks, depth first.
+
+    Returns:
+        (missing CID, the CID of the block linking to it or None for the root) pairs; empty for a whole DAG.
+
+    Raises:
+        DagPbError: a DAG-PB block of the export is malformed.
+    """
     missing, seen, todo = [], set(), [(root, None)]
     while todo:
         cid, parent = todo.pop()
@@ -127,6 +146,16 @@ class KuboSource:
         return await self._call(f"{command} {cid}", api.fetch_raw(api.url(command), params=params), self.timeout)
 
     async def get(self, cid: CID) -> bytes:
+        """The block of ``cid`` from ``block/get``, verified.
+
+        Returns:
+            The block.
+
+        Raises:
+            BlockNotFoundError: the daemon does not have it, or did not find it within ``timeout``.
+            VerificationError: the daemon's bytes do not hash to ``cid``.
+            SourceError: the daemon failed or cannot be reached.
+        """
         if cid.is_inline:
             return cid.digest
         block = await self._fetch("block/get", cid)
@@ -134,8 +163,17 @@ class KuboSource:
         return block
 
     async def dag_export(self, cid: CID | str) -> list[tuple[CID, bytes]]:
-        """Every block of a DAG from ``dag/export``, each verified; a block the export lacks (a daemon may end the
-        stream early when it cannot find one) is a BlockNotFoundError naming it."""
+        """Every block of a DAG from ``dag/export``, each verified.
+
+        Returns:
+            The (CID, block) pairs in the export's order, the root first.
+
+        Raises:
+            BlockNotFoundError: the export lacks a block (a daemon may end the stream early when it cannot find
+                one), naming it and the block linking to it.
+            CarError, VerificationError: the export is malformed or holds a wrong block.
+            SourceError: the daemon failed or cannot be reached.
+        """
         root = cid if isinstance(cid, CID) else CID.decode(cid)
         blocks = read_car(await self._fetch("dag/export", root), f"{self.name} dag/export {root}")[1]
         gaps = export_gaps(root, dict(blocks))
@@ -149,7 +187,15 @@ class KuboSource:
     async def add(self, path: str | Path, *, cid_version: int = 0, raw_leaves: bool | None = None,
                   chunker: str | None = None, only_hash: bool = False, nocopy: bool = False) -> CID:
         """``ipfs add -r`` of a file or folder (uploaded; with ``nocopy`` the daemon's filestore references the
-        same path on its machine); the root CID. ``raw_leaves``/``chunker`` None leave the daemon's defaults."""
+        same path on its machine). ``raw_leaves``/``chunker`` None leave the daemon's defaults.
+
+        Returns:
+            The root CID the daemon reports.
+
+        Raises:
+            EtdbError: ``path`` is neither a file nor a folder.
+            SourceError: the daemon refused the add, failed, or cannot be reached.
+        """
         path = Path(path)
         options = _add_options(cid_version=cid_version, raw_leaves=raw_leaves, chunker=chunker,
                                only_hash=only_hash, nocopy=nocopy)
@@ -171,7 +217,14 @@ class KuboSource:
 
     async def add_bytes(self, data: bytes, *, cid_version: int = 0, raw_leaves: bool | None = None,
                         chunker: str | None = None, only_hash: bool = False) -> CID:
-        """``ipfs add`` of bytes; their CID."""
+        """``ipfs add`` of bytes (options as in :meth:`add`).
+
+        Returns:
+            Their CID, as the daemon reports it.
+
+        Raises:
+            SourceError: the daemon refused the add, failed, or cannot be reached.
+        """
         options = _add_options(cid_version=cid_version, raw_leaves=raw_leaves, chunker=chunker, only_hash=only_hash)
         entry = await self._call(f"add of {len(data)} bytes", self._api().core.add_bytes(data, **options))
         return CID.decode(entry["Hash"])
@@ -188,6 +241,13 @@ class KuboSource:
         return CID.decode(added[-1]["Hash"])
 
     async def pin(self, cid: CID | str) -> None:
+        """Pin the DAG under ``cid`` on the daemon (``pin/add``, recursive).
+
+        Raises:
+            BlockNotFoundError: the daemon cannot find a block of it.
+            SourceError: the daemon failed or cannot be reached.
+        """
+
         async def drain() -> None:
             async for _ in self._api().pin.add(str(cid)):
                 pass

@@ -21,12 +21,23 @@ from etdb_explore.util.files import atomic_write
 
 
 def default_store_path() -> Path:
-    """The user's store: ``<platform user data dir>/etdb-explore/store``."""
+    """Where the user's store lives.
+
+    Returns:
+        ``<platform user data dir>/etdb-explore/store``.
+    """
     return Path(platformdirs.user_data_dir("etdb-explore")) / "store"
 
 
 class LocalStore:
-    """A block store in a folder; a :class:`BlockSource` and an importer ``BlockSink``."""
+    """A block store in a folder (created if missing): a :class:`BlockStore` and an importer ``BlockSink``.
+
+    Args:
+        path: the folder; the user's store (:func:`default_store_path`) if None.
+
+    Raises:
+        OSError: the folder cannot be created.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
@@ -48,7 +59,12 @@ class LocalStore:
     # ---- writing (importer BlockSink) ---------------------------------------------------------------------------
 
     def put(self, cid: CID, block: bytes) -> None:
-        """Store a block (verified first; an existing block is kept)."""
+        """Store a block (verified first; an existing block is kept; an identity CID needs no storing).
+
+        Raises:
+            VerificationError: ``block`` does not hash to ``cid``.
+            OSError: the block cannot be written.
+        """
         if cid.is_inline:
             return
         cid.verify(block, "block handed to the local store")
@@ -57,13 +73,27 @@ class LocalStore:
             self._write(target, block)
 
     def put_ref(self, cid: CID, path: Path, offset: int, length: int) -> None:
-        """Record that block ``cid`` is bytes [offset, offset+length) of ``path`` (no copy)."""
+        """Record that block ``cid`` is bytes [offset, offset+length) of ``path`` (no copy; checked on each read).
+
+        Raises:
+            OSError: the reference cannot be written.
+        """
         self._write(self._file("refs", cid), json.dumps(
             {"path": str(Path(path).resolve()), "offset": offset, "length": length}).encode())
 
     # ---- reading (BlockSource) ----------------------------------------------------------------------------------
 
     def get_sync(self, cid: CID) -> bytes:
+        """The verified block of ``cid``, read in the calling thread (:meth:`get` reads in a worker thread).
+
+        Returns:
+            The block (for an identity CID, its digest).
+
+        Raises:
+            BlockNotFoundError: the store has no block or reference for ``cid``.
+            VerificationError: the stored bytes, or a referenced file's bytes, no longer hash to ``cid`` (naming
+                the file), or a referenced file is unreadable.
+        """
         if cid.is_inline:
             return cid.digest
         try:
@@ -89,22 +119,44 @@ class LocalStore:
         return block, where
 
     async def get(self, cid: CID) -> bytes:
-        """The verified block; BlockNotFoundError when absent, VerificationError when the bytes changed."""
+        """The verified block of ``cid`` (see :meth:`get_sync`).
+
+        Returns:
+            The block.
+
+        Raises:
+            BlockNotFoundError: the store does not have it.
+            VerificationError: the stored bytes changed.
+        """
         if cid.is_inline:
             return cid.digest
         return await asyncio.to_thread(self.get_sync, cid)
 
     def has(self, cid: CID) -> bool:
+        """Whether the store holds ``cid`` as a block or a no-copy reference (without reading or verifying it).
+
+        Returns:
+            True if it does (always for an identity CID).
+        """
         return cid.is_inline or self._file("blocks", cid).exists() or self._file("refs", cid).exists()
 
     def has_cid_text(self, cid: str) -> bool:
-        """Like :meth:`has` for a CID string; False for a string that is not a CID."""
+        """Like :meth:`has` for a CID string.
+
+        Returns:
+            True if the store holds it; False also for a string that is not a CID.
+        """
         try:
             return self.has(CID.decode(cid))
         except ValueError:
             return False
 
     def iter_cids(self) -> Iterator[CID]:
+        """Every CID the store holds: copied blocks first, then no-copy references, each sorted.
+
+        Returns:
+            An iterator of CIDs.
+        """
         for kind in ("blocks", "refs"):
             for shard in sorted((self.path / kind).iterdir()):
                 for entry in sorted(shard.iterdir()):
