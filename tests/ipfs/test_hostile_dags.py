@@ -159,3 +159,14 @@ def test_serve_memory_stays_bounded_under_many_slow_readers(tmp_path):
         server.wait(10)
         server.stdout.close()
 
+
+
+@pytest.mark.parametrize("car", [b"\x0b\xa1\x67version\x81\x01",  # {"version": [1]}
+                                 b"\x89\x27" + b"\x81" * 5000 + b"\x01",  # 5,000 nested arrays
+                                 bytes(range(200))])
+def test_car_import_of_a_hostile_car_is_a_clear_error(car, tmp_path):
+    path = tmp_path / "hostile.car"
+    path.write_bytes(car)
+    result = subprocess.run([sys.executable, "-m", "etdb_explore", "car", "import", str(path), "--store",
+                             str(tmp_path / "store")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and "Traceback" not in result.stderr and result.stderr.startswith("etdb-explore:")

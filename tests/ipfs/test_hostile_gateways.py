@@ -13,6 +13,7 @@ import pytest
 from etdb_explore.content.client import Client
 from etdb_explore.errors import SourceError
 from etdb_explore.ipfs.build.importer import KUBO_DEFAULT, add_bytes
+from etdb_explore.ipfs.dag.reader import ByteRangeError
 from etdb_explore.ipfs.gateway_server import start_server
 from etdb_explore.ipfs.sources.gateway import CAR_OVERHEAD, GatewaySource
 from etdb_explore.ipfs.sources.store import LocalStore
@@ -97,3 +98,30 @@ async def test_a_car_stream_that_drips_never_ends_or_is_malformed_is_abandoned(m
         assert blocks == [] or all(c != cid for c, _ in blocks)
         assert time.monotonic() - started < 6 and peak < 32 << 20, peak
         assert noted in source.gateways[0].errors[-1]
+
+
+async def test_an_endless_stream_of_unrelated_blocks_is_abandoned_for_a_whole_file_read(honest, tmp_path):
+    """Reading to the end of a file asks for a CAR with no upper bound, so no byte cap applies: the reader stops
+    listening once the stream has sent 16 MiB of blocks it never asked for, and reads on from the honest gateway."""
+    url, cid, data = honest
+    async with HostileGateway("endless-car") as hostile:
+        source = GatewaySource([hostile.url, url])
+        tracemalloc.start()
+        try:
+            reader = Client(tmp_path / "empty", sources=[source]).reader
+            assert await asyncio.wait_for(reader.read(cid), TIME_LIMIT) == data
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            await source.close()
+        assert peak < MEMORY_LIMIT and hostile.bytes_sent < 64 << 20, (peak, hostile.bytes_sent)
+
+
+async def test_reading_past_the_end_is_an_etdb_error_naming_the_file(honest, tmp_path):
+    url, cid, _ = honest
+    source = GatewaySource([url])
+    try:
+        with pytest.raises(ByteRangeError, match=f"of {cid}, a file of {SIZE} bytes"):
+            await Client(tmp_path / "empty", sources=[source]).reader.read(cid, SIZE + 10, SIZE + 20)
+    finally:
+        await source.close()

@@ -4,7 +4,9 @@ A large range from a gateway costs one request instead of one per block, which i
 not bandwidth, decide. Blocks the stream delivers wait in a bounded buffer until the reader asks for them, and the
 reader asks in stream order (one block at a time while the stream lasts). A block the stream already delivered once
 (a CAR with ``dups=n`` sends a repeated leaf only once) comes from a small cache of recent blocks or, failing that,
-from the underlying source; so does whatever the stream does not deliver (it failed, lied, or ended).
+from the underlying source; so does whatever the stream does not deliver (it failed, lied, or ended). A stream that
+sends more than 16 MiB of blocks the reader never asked for (valid blocks of something else, without end) is
+abandoned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from etdb_explore.ipfs.sources.base import BlockSource, CarStream
 
 DEFAULT_BUFFER = 4 * 1024 * 1024
 RECENT_BYTES = 2 * 1024 * 1024  # blocks kept after use, for leaves repeated nearby (runs of zeros in a volume)
+MAX_UNWANTED = 16 * 1024 * 1024  # an honest stream sends what the walk needs, in walk order: almost nothing unwanted
 
 
 class CarPrefetch:
@@ -39,6 +42,7 @@ class CarPrefetch:
         self._recent_bytes = 0
         self._delivered: set[CID] = set()
         self._buffered = 0
+        self._unwanted = 0
         self._done = False
         self._changed = asyncio.Condition()
         self._task = asyncio.ensure_future(self._produce(stream))
@@ -100,6 +104,11 @@ class CarPrefetch:
                     # a full buffer without the next block the reader wants holds blocks nobody asked for
                     _, unwanted = self._blocks.popitem(last=False)
                     self._buffered -= len(unwanted)
+                    self._unwanted += len(unwanted)
+                    if self._unwanted > MAX_UNWANTED:  # a stream of unrelated blocks: stop listening to it
+                        self._task.cancel()
+                        self._done = True
+                        break
                     self._changed.notify_all()
                 await self._changed.wait()
         return await self.fallback.get(cid)

@@ -29,6 +29,10 @@ CAR_MIN_BYTES = 1 << 20
 HEAD_BYTES = 256 * 1024  # what opening a file reads at once: an MRC header with a typical extended header
 
 
+class ByteRangeError(EtdbError, ValueError):
+    """A byte range starts before 0 or after its end (or after the end of the file)."""
+
+
 @dataclass(frozen=True)
 class Stat:
     """What is at an IPFS path.
@@ -174,7 +178,7 @@ class UnixFSReader:
 
         Raises:
             PathError: the path does not resolve, or leads to something that is not a file.
-            ValueError: ``start`` is negative or after ``end``.
+            ByteRangeError: ``start`` is negative or after ``end``.
             UnixFSError, EtdbError: a node is not UnixFS or the file's DAG is malformed (naming the node).
             BlockNotFoundError, SourceError, VerificationError: a block cannot be fetched truthfully.
         """
@@ -195,7 +199,7 @@ class UnixFSReader:
         size = root.size
         end = size if end is None else min(end, size)
         if start < 0 or start > end:
-            raise ValueError(f"invalid byte range [{start}, {end}) for a file of {size} bytes")
+            raise ByteRangeError(f"invalid byte range [{start}, {end}) of {root.cid}, a file of {size} bytes")
         if start < end:
             async for chunk in self._walk(root, 0, start, end, source):
                 yield chunk
