@@ -34,8 +34,6 @@ def _parse(raw: Any, position: int, source: str) -> Record | Rejection:
         return parse_record(raw)
     except EtdbError as exc:
         return Rejection(f"{source} item {position}", _guess_txid(raw), str(exc))
-    except (TypeError, AttributeError, UnicodeDecodeError) as exc:
-        return Rejection(f"{source} item {position}", _guess_txid(raw), f"unreadable record: {exc}")
 
 
 def _guess_txid(raw: Any) -> str | None:
@@ -44,6 +42,14 @@ def _guess_txid(raw: Any) -> str | None:
         txid = meta.get("txid") if isinstance(meta, dict) else raw.get("txid")
         return txid if isinstance(txid, str) else None
     return None
+
+
+def printable(text: Any, limit: int = 2000) -> str | None:
+    """Untrusted text made safe for a table: lone surrogates escaped, cut at ``limit`` characters."""
+    if text is None:
+        return None
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _verify_chunk(records: Sequence[Record]) -> list[bool]:

@@ -68,8 +68,11 @@ def normalize_species(name: Any) -> str | None:
     return cleaned or None
 
 
+_LAST_SECOND = np.iinfo(np.int64).max // 1000  # the last second datetime64[ms] can hold
+
+
 def _date(seconds: Any) -> Any:
-    return seconds if isinstance(seconds, int) and seconds > 0 else None
+    return seconds if isinstance(seconds, int) and 0 < seconds <= _LAST_SECOND else None
 
 
 def _dataset_row(record: Record, signature_valid: bool) -> list[Any]:

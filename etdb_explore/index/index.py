@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from etdb_explore.index import filters
-from etdb_explore.index.build import check_records
+from etdb_explore.index.build import check_records, printable
 from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
 from etdb_explore.index.registry import register
 from etdb_explore.records.kinds import normalize_kinds
@@ -71,13 +71,26 @@ class Index:
         """
         checked = check_records(raws, source, verified_only)
         datasets, files = records_to_frames(checked.records, checked.valid)
-        rows = [(r.origin, r.txid, r.reason) for r in [*rejected, *checked.rejected]]
+        rows = [(printable(r.origin), printable(r.txid), printable(r.reason)) for r in [*rejected, *checked.rejected]]
         return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,
                    {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
 
     @classmethod
     def from_snapshot(cls, path: str | Path, *, verify: bool = False) -> Index:
-        """Read a snapshot written by :meth:`to_snapshot`; ``verify=True`` re-checks every signature."""
+        """Read a snapshot written by :meth:`to_snapshot`.
+
+        ``verify=False`` (for a snapshot you wrote) trusts its Parquet tables: the fastest load. ``verify=True`` (for
+        a snapshot from anyone else) trusts nothing in them: the tables are rebuilt from the snapshot's raw signed
+        records, every record's signature and every edit's and deactivation's signature checked again; what fails
+        goes to :attr:`rejected`. The cache of remote sources is always read verified. OIP 0.42 signs a record's
+        location, publisher and timestamp only, so an edited title still verifies.
+
+        Returns:
+            The :class:`Index`.
+
+        Raises:
+            EtdbError: naming the folder or file when it is not a readable snapshot.
+        """
         from etdb_explore.index.snapshot import read_snapshot
 
         return read_snapshot(Path(path), verify=verify)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import platformdirs
 
+from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
 from etdb_explore.index.snapshot import read_snapshot_manifest
 from etdb_explore.index.sources.base import IndexSource
@@ -28,8 +30,31 @@ def harvest_index(source: IndexSource, verified_only: bool = True) -> Index:
     return Index.from_records(harvest.records, source.name, rejected=harvest.rejected, verified_only=verified_only)
 
 
+def _read_cache(folder: Path) -> Index | None:
+    """The cached index, verified (rebuilt from its signed records); None when absent or unreadable."""
+    try:
+        if not (folder / "snapshot.json").is_file():
+            return None
+        return Index.from_snapshot(folder, verify=True)
+    except (EtdbError, OSError) as exc:
+        warnings.warn(f"ignoring the cached index in {folder}: {exc}", stacklevel=3)
+        return None
+
+
+def _write_cache(index: Index, folder: Path) -> None:
+    """Cache ``index`` in ``folder``; a folder that cannot be written only costs a warning."""
+    try:
+        index.to_snapshot(folder)
+    except OSError as exc:
+        warnings.warn(f"could not cache the index of {index.source} in {folder}: {exc}", stacklevel=3)
+
+
 def load_source(source: IndexSource | str | Path, *, refresh: bool = False, verified_only: bool = True) -> Index:
-    """The index of ``source``: a snapshot folder (read), or an index source (harvested, cached on disk).
+    """The index of ``source``: a snapshot folder (read, its tables trusted), or an index source (harvested, cached).
+
+    A source's cache (a snapshot in :func:`cache_dir`) is read verified: rebuilt from its signed records, so an
+    edited cache cannot pass a forged record as verified. An unreadable cache is harvested again, and a cache that
+    cannot be written (a read-only folder, a file in its place) costs a warning, not the load.
 
     Returns:
         The :class:`Index`.
@@ -42,9 +67,11 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
         read_snapshot_manifest(path)
         return Index.from_snapshot(path)
     cached = cache_dir() / _cache_key(source.name)
-    if not refresh and (cached / "snapshot.json").exists() and verified_only:
-        return Index.from_snapshot(cached)
+    if not refresh and verified_only:
+        index = _read_cache(cached)
+        if index is not None:
+            return index
     index = harvest_index(source, verified_only)
     if verified_only:
-        index.to_snapshot(cached)
+        _write_cache(index, cached)
     return index

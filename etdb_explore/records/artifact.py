@@ -8,69 +8,113 @@ does not depend on it, and parsing stays fast).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from etdb_explore.errors import RecordError
 from etdb_explore.records import gojson
+from etdb_explore.records.safejson import MAX_DEPTH, check, check_text, describe
 from etdb_explore.records.schema import (
     ALIASES,
     BOOL_FIELDS,
     FLOAT_FIELDS,
-    GO_TYPES,
     INT_FIELDS,
     MANDATORY,
     NESTED,
     RANKS,
+    STRING_FIELDS,
 )
 
+ARTIFACT_DEPTH = MAX_DEPTH - 4  # room for the envelopes an artifact travels in (floData, snapshot lines)
+INT64 = 2**63
+_BOOL_WORDS = ("true", "1", "yes")
 
-def _typed(key: str, value: Any, where: str) -> Any:
-    """Convert ``value`` to the Go type of ``key``; RecordError naming the field when impossible."""
-    try:
-        if key in INT_FIELDS:
-            if isinstance(value, str):
-                value = value.strip()
-                return int(float(value)) if value else 0
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"{value} is not whole")
-                return int(value)
-            return int(value)
-        if key in FLOAT_FIELDS:
-            if isinstance(value, str):
-                value = value.strip()
-                return float(value) if value else 0.0
-            return float(value)
-        if key in BOOL_FIELDS:
-            if isinstance(value, str):
-                return value.strip().lower() in ("true", "1", "yes")
-            return bool(value)
-    except (TypeError, ValueError) as exc:
-        raise RecordError(f"{where}.{key}: {value!r} is not a valid {_type_name(key)}") from exc
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return 0
+        try:
+            value = int(value)
+        except ValueError:
+            value = float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not a whole number")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -INT64 <= value < INT64:
+        raise ValueError("out of range")
     return value
 
 
-def _type_name(key: str) -> str:
-    return "integer" if key in INT_FIELDS else "number" if key in FLOAT_FIELDS else "boolean"
+def _to_float(value: Any) -> float:
+    if isinstance(value, str):
+        value = value.strip()
+        return float(value) if value else 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("not a number")
+    return float(value)
 
 
-def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _BOOL_WORDS
+    if not isinstance(value, (bool, int, float)):
+        raise TypeError("not a boolean")
+    return bool(value)
+
+
+_CONVERTERS = {**{k: (_to_int, "integer") for k in INT_FIELDS}, **{k: (_to_float, "number") for k in FLOAT_FIELDS},
+               **{k: (_to_bool, "boolean") for k in BOOL_FIELDS}}
+
+
+def typed(key: str, value: Any, where: str) -> Any:
+    """``value`` as the Go type of field ``key`` (numbers and booleans may be given as strings).
+
+    Returns:
+        An int within int64, a finite float, a bool, or a valid Unicode string.
+
+    Raises:
+        RecordError: naming ``where.key`` when Go could not have read ``value`` into that field.
+    """
+    if key in STRING_FIELDS:
+        if not isinstance(value, str):
+            raise RecordError(f"{where}.{key}: {describe(value)} is not a string")
+        return check_text(value, f"{where}.{key}")
+    convert, name = _CONVERTERS[key]
+    try:
+        result = convert(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RecordError(f"{where}.{key}: {describe(value)} is not a valid {name}") from exc
+    if isinstance(result, float) and not math.isfinite(result):
+        raise RecordError(f"{where}.{key}: {describe(value)} is not a valid {name} (not finite)")
+    return result
+
+
+def _normalize_object(raw: Any, kind: str, where: str, depth: int) -> dict[str, Any]:
+    """``raw`` (an object ``depth`` levels inside the artifact) in canonical form."""
     if not isinstance(raw, dict):
-        raise RecordError(f"{where} must be a JSON object, not {type(raw).__name__}")
+        raise RecordError(f"{where} must be a JSON object, not {describe(raw)}")
     aliases = ALIASES[kind]
     known: dict[str, Any] = {}
     for key, value in raw.items():
-        canonical = aliases.get(key) or aliases.get(str(key).lower())
-        if canonical is None:  # a key go-etdb did not know: kept as it is
+        if not isinstance(key, str):
+            raise RecordError(f"{where}: key {describe(key)} is not a string")
+        canonical = aliases.get(key) or aliases.get(key.lower())
+        if canonical is None or canonical == "payment":  # unknown to go-etdb, or any JSON: kept as it is
             if value:
-                known[key] = value
+                name = canonical or check_text(key, where)
+                known[name] = check(value, f"{where}.{name[:60]}", ARTIFACT_DEPTH - depth)
+            continue
+        if value is None:
             continue
         if canonical in NESTED:
-            value = _normalize_object(value, canonical, f"{where}.{canonical}")
-            if canonical == "storage" and "files" in value:
-                value["files"] = _normalize_files(value["files"], f"{where}.storage.files")
-        elif value is not None and canonical in GO_TYPES and type(value) is not GO_TYPES[canonical]:
-            value = _typed(canonical, value, where)
+            value = _normalize_object(value, canonical, f"{where}.{canonical}", depth + 1)
+        elif canonical == "files":
+            value = _normalize_files(value, f"{where}.files", depth + 1)
+        else:
+            value = typed(canonical, value, where)
         if not value:  # Go's omitempty: 0, 0.0, false, "", empty list or object
             continue
         if canonical in known and known[canonical] != value:
@@ -79,15 +123,18 @@ def _normalize_object(raw: Any, kind: str, where: str) -> dict[str, Any]:
     return known
 
 
-def _normalize_files(raw: Any, where: str) -> list[dict[str, Any]]:
+def _normalize_files(raw: Any, where: str, depth: int) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise RecordError(f"{where} must be a list")
-    return [_normalize_object(f, "file", f"{where}[{i}]") for i, f in enumerate(raw)]
+    files = [_normalize_object(f, "file", f"{where}[{i}]", depth + 1) for i, f in enumerate(raw)]
+    if sum(f.get("fsize", 0) for f in files) >= INT64:
+        raise RecordError(f"{where}: file sizes add up to more than 2**63-1 bytes")
+    return files
 
 
 def normalize_artifact(raw: Any) -> dict[str, Any]:
     """The canonical form of an artifact dict, in any spelling met in the wild."""
-    return _normalize_object(raw, "artifact", "artifact")
+    return _normalize_object(raw, "artifact", "artifact", 1)
 
 
 def missing_fields(artifact: dict[str, Any]) -> list[str]:

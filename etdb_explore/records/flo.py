@@ -168,7 +168,9 @@ def _address_hash160(address: str) -> bytes:
 
 
 def verify_message(address: str, signature: str, message: str | bytes) -> bool:
-    """True when ``signature`` over ``message`` was made by the key of ``address``."""
+    """True when ``signature`` over ``message`` was made by the key of ``address`` (False for anything else)."""
+    if not isinstance(address, str) or not isinstance(signature, str):
+        return False
     try:
         return hash160(_recover_pubkey(message, signature)) == _address_hash160(address)
     except (SignatureError, ValueError):

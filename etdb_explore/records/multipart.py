@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from etdb_explore.errors import MultipartError
 from etdb_explore.records import flo
+from etdb_explore.records.safejson import describe
 
 MAX_FLO_DATA = 1040
 FIRST_CHUNK = 840
@@ -55,12 +56,29 @@ def is_multipart(flodata: str) -> bool:
     return flodata.startswith("oip-mp(")
 
 
-def parse_part(flodata: str, txid: str | None = None) -> Part:
-    """Parse one ``oip-mp(...)`` floData; MultipartError naming the transaction when malformed."""
+def parse_part(flodata: str | bytes, txid: str | None = None) -> Part:
+    """Parse one ``oip-mp(...)`` floData (text, or UTF-8 bytes).
+
+    Returns:
+        The :class:`Part` (its signature not yet checked: see :meth:`MultipartAssembler.add`).
+
+    Raises:
+        MultipartError: naming the transaction – not text, a malformed header, part numbers out of range.
+    """
+    if isinstance(flodata, (bytes, bytearray)):
+        try:
+            flodata = bytes(flodata).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MultipartError(f"transaction {txid or '?'}: multipart floData is not UTF-8") from None
+    if not isinstance(flodata, str):
+        raise MultipartError(f"transaction {txid or '?'}: multipart floData must be text, not {describe(flodata)}")
     m = _HEADER.match(flodata)
     if not m:
         raise MultipartError(f"transaction {txid or '?'}: malformed multipart header")
     part, max_, address, reference, signature = m.groups()
+    if len(part) > 4 or len(max_) > 4:
+        raise MultipartError(f"transaction {txid or '?'}: part numbers {part[:8]}/{max_[:8]} exceed the limit "
+                             f"of {MAX_PARTS} parts")
     p = Part(int(part), int(max_), address, reference, signature, flodata[m.end():], txid)
     if p.max < 1 or p.part > p.max:
         raise MultipartError(f"transaction {txid or '?'}: part {p.part} of max {p.max} is out of range")
@@ -108,51 +126,72 @@ def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) ->
     return txids
 
 
+def group_key(part: Part) -> str:
+    """The key grouping the parts of one message: part 0's txid, as later parts give it, cut to 10 characters."""
+    if part.part == 0:
+        if not part.txid:
+            raise MultipartError("part 0 needs its txid to group the later parts")
+        return part.txid[:10]
+    return part.reference[:10]
+
+
 @dataclass
 class _Group:
-    parts: dict[int, Part] = field(default_factory=dict)
-    max: int | None = None
-    address: str | None = None
+    """Parts naming one part 0, by who signed them and how many parts they claim, until part 0 says which count."""
+
+    claims: dict[tuple[str, int], dict[int, Part]] = field(default_factory=dict)
+    owner: tuple[str, int] | None = None  # part 0's (address, max)
 
 
 class MultipartAssembler:
     """Collects parts arriving in any order and yields whole messages once every part is in.
 
-    Parts are grouped by the first 10 characters of their reference (part 0 by its own txid), as oipd does.
+    Parts are grouped by the first 10 characters of their reference (part 0 by its own txid), as oipd does. Until
+    part 0 arrives, parts claiming the group are kept apart by signer and part count, so a stranger's part seen
+    first cannot block the message; part 0 then decides, and the others are dropped.
     """
 
     def __init__(self) -> None:
         self._groups: dict[str, _Group] = {}
 
     def add(self, part: Part) -> tuple[str, str] | None:
-        """Add a verified part; returns ``(part-0 txid, whole floData)`` when the message is complete."""
+        """Add a part, checking its signature.
+
+        Returns:
+            ``(part-0 txid, whole floData)`` when the message is complete, else None.
+
+        Raises:
+            MultipartError: naming the transaction – the signature does not verify, a duplicate or conflicting
+            part, a part disagreeing with its part 0.
+        """
         if not part.verify():
             raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} signature does not verify "
                                  f"for {part.address}")
-        if part.part == 0:
-            if not part.txid:
-                raise MultipartError("part 0 needs its txid to group the later parts")
-            key = part.txid[:10]
-        else:
-            key = part.reference[:10]
+        key = group_key(part)
         group = self._groups.setdefault(key, _Group())
-        if group.max is not None and (group.max != part.max or group.address != part.address):
-            raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} conflicts with the other parts "
-                                 f"of {key} (max {part.max} vs {group.max}, address {part.address})")
-        group.max, group.address = part.max, part.address
-        held = group.parts.get(part.part)
+        claim = (part.address, part.max)
+        if group.owner is not None and claim != group.owner:
+            raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} conflicts with part 0 of {key} "
+                                 f"(max {part.max} vs {group.owner[1]}, address {part.address})")
+        if part.part == 0 and group.owner is None:
+            group.owner = claim
+            group.claims = {claim: group.claims.get(claim, {})}
+        parts = group.claims.setdefault(claim, {})
+        held = parts.get(part.part)
         if held is not None:
             kind = "duplicate" if held.data == part.data else "conflicting"
             raise MultipartError(f"transaction {part.txid or '?'}: {kind} part {part.part} of {key}")
-        group.parts[part.part] = part
-        if len(group.parts) < part.max + 1:
+        parts[part.part] = part
+        if group.owner is None or len(parts) < part.max + 1:
             return None
         del self._groups[key]
-        first = group.parts[0]
-        return first.txid or key, "".join(group.parts[i].data for i in range(part.max + 1))
+        return parts[0].txid or key, "".join(parts[i].data for i in range(part.max + 1))
 
     def incomplete(self) -> dict[str, list[int]]:
-        """Reference → the part numbers still missing, for groups not yet complete."""
-        return {
-            key: [i for i in range(g.max + 1) if i not in g.parts] for key, g in self._groups.items() if g.max
-        }
+        """Reference → the part numbers still missing, for groups not yet complete (before part 0 is in: of the
+        claim with the most parts)."""
+        missing = {}
+        for key, group in self._groups.items():
+            (_, max_), parts = max(group.claims.items(), key=lambda c: (c[0] == group.owner, len(c[1])))
+            missing[key] = [i for i in range(max_ + 1) if i not in parts]
+        return missing

@@ -2,29 +2,63 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from etdb_explore.errors import RecordError
 from etdb_explore.records import flo
 from etdb_explore.records.artifact import (
+    INT64,
     missing_fields,
     normalize_artifact,
     serialize_artifact,
+    typed,
 )
 from etdb_explore.records.patch import apply_patch, squashed_to_operations
+from etdb_explore.records.safejson import check_text, describe, loads
+
+MAX_TXID = 128  # a FLO txid has 64 hex digits; sources may give prefixes
 
 
 @dataclass(frozen=True)
 class Change:
-    """An edit or deactivation applied to a record, kept in its history."""
+    """An edit or deactivation applied to a record, kept in its history with what its publisher signed.
+
+    ``original`` is the record's txid as the message named it (maybe a prefix), ``signature`` the message's.
+    """
 
     kind: str  # "edit" | "deactivate"
     txid: str | None
     timestamp: int
     block: int | None = None
     patch: tuple[dict[str, Any], ...] = ()
+    original: str = ""
+    signature: str = ""
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> Change:
+        """A change from its JSON form (``dataclasses.asdict``, as snapshots keep it).
+
+        Raises:
+            RecordError: naming ``where`` when a member is missing or of the wrong type.
+        """
+        obj = _object(obj, where)
+        kind = _text(obj.get("kind"), f"{where} kind")
+        if kind not in ("edit", "deactivate"):
+            raise RecordError(f"{where}: unknown kind of change {describe(kind)}")
+        patch = obj.get("patch") or []
+        if not isinstance(patch, list):
+            raise RecordError(f"{where}: patch must be a list, not {describe(patch)}")
+        return cls(kind, _text(obj.get("txid"), f"{where} txid") or None,
+                   typed("timestamp", obj.get("timestamp", 0), where), _height(obj.get("block"), f"{where} block"),
+                   tuple(patch), _text(obj.get("original"), f"{where} original"),
+                   _text(obj.get("signature"), f"{where} signature"))
+
+    def verify(self, publisher: str) -> bool:
+        """True when the change's signature verifies for ``publisher`` (an edit's or a deactivation's preimage)."""
+        preimage = f"{self.original}-{self.timestamp}" if self.kind == "edit" else \
+            f"{self.original}-{publisher}-{self.timestamp}"
+        return bool(self.original) and flo.verify_message(publisher, self.signature, preimage)
 
 
 @dataclass
@@ -112,14 +146,16 @@ class Record:
             raise RecordError(f"edit {edit.txid or '?'} of {self.txid} tries to change the publisher")
         if not patched.verify():
             raise RecordError(f"edit {edit.txid or '?'} of {self.txid}: the patched record's signature does not verify")
-        change = Change("edit", edit.txid, edit.timestamp, edit.block, tuple(edit.patch))
+        change = Change("edit", edit.txid, edit.timestamp, edit.block, tuple(edit.patch), edit.original,
+                        edit.signature)
         return replace(patched, history=[*self.history, change])
 
     def apply_deactivation(self, deactivation: Deactivate) -> Record:
         if not flo.verify_message(self.publisher, deactivation.signature, deactivation.preimage(self.publisher)):
             raise RecordError(f"deactivation {deactivation.txid or '?'} of {self.txid}: signature does not verify "
                               f"for {self.publisher}")
-        change = Change("deactivate", deactivation.txid, deactivation.timestamp, deactivation.block)
+        change = Change("deactivate", deactivation.txid, deactivation.timestamp, deactivation.block, (),
+                        deactivation.original, deactivation.signature)
         return replace(self, deactivated=True, history=[*self.history, change])
 
 
@@ -156,52 +192,110 @@ class Deactivate:
 Message = Record | Edit | Deactivate
 
 
-def _load_json(text: str | bytes, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{what}: malformed JSON ({exc})") from exc
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, ``{}`` when it is absent or empty; RecordError otherwise."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(f"{what} must be a JSON object, not {describe(value)}")
+    return value
 
 
-def parse_message(flodata: str, txid: str | None = None, block: int | None = None,
+def _text(value: Any, what: str) -> str:
+    """``value`` when it is a valid string, ``""`` when absent; RecordError otherwise."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"{what} must be a string, not {describe(value)}")
+    return check_text(value, what)
+
+
+def _keys(obj: dict[Any, Any]) -> str:
+    """The first keys of an untrusted object, printable."""
+    return ", ".join(describe(k) for k in list(obj)[:8]) or "none"
+
+
+def _height(value: Any, what: str) -> int | None:
+    """A block height or time given in record metadata: None, or an int within int64."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not -INT64 <= value < INT64:
+        raise RecordError(f"{what} must be an integer, not {describe(value)}")
+    return value
+
+
+def _flodata(flodata: Any, name: str) -> str:
+    if isinstance(flodata, (bytes, bytearray)):
+        try:
+            flodata = bytes(flodata).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"{name}: floData is not UTF-8 ({exc})") from None
+    if not isinstance(flodata, str):
+        raise RecordError(f"{name}: floData must be text, not {describe(flodata)}")
+    return flodata
+
+
+def _patch(inner: dict[str, Any], name: str) -> tuple[dict[str, Any], ...]:
+    patch = inner.get("patch")
+    if isinstance(patch, dict):
+        patch = squashed_to_operations(patch)
+    if not isinstance(patch, list):
+        raise RecordError(f"{name}: edit without a patch")
+    return tuple(patch)
+
+
+def parse_message(flodata: str | bytes, txid: str | None = None, block: int | None = None,
                   block_time: int | None = None) -> Message:
-    """Parse a (whole) OIP 0.42 floData: a publish, an edit or a deactivation."""
+    """Parse a (whole) OIP 0.42 floData: a publish, an edit or a deactivation.
+
+    Returns:
+        A :class:`Record`, :class:`Edit` or :class:`Deactivate`.
+
+    Raises:
+        RecordError: naming the transaction – not an OIP 0.42 message, malformed or unbounded JSON, a field of the
+        wrong type.
+    """
     name = f"transaction {txid or '?'}"
+    flodata = _flodata(flodata, name)
     if not flodata.startswith("json:"):
         raise RecordError(f"{name}: floData is not an OIP 0.42 message (no 'json:' prefix)")
-    body = _load_json(flodata[5:], name)
+    body = loads(flodata[5:], name)
     oip = body.get("oip042") if isinstance(body, dict) else None
     if not isinstance(oip, dict):
         raise RecordError(f"{name}: no oip042 object")
     if "publish" in oip:
-        artifact = (oip["publish"] or {}).get("artifact")
-        return _record(artifact, txid, block, block_time, "flodata")
+        return _record(_object(oip["publish"], f"{name}: publish").get("artifact"), txid, block, block_time,
+                       "flodata")
     if "edit" in oip:
-        edit = oip["edit"] or {}
-        inner = edit.get("artifact") or {}
-        patch = inner.get("patch")
-        if isinstance(patch, dict):
-            patch = squashed_to_operations(patch)
-        if not isinstance(patch, list) or not inner.get("txid"):
-            raise RecordError(f"{name}: edit without txid or patch")
-        return Edit(inner["txid"], int(inner.get("timestamp", 0)), tuple(patch),
-                    edit.get("signature") or inner.get("signature", ""), txid, block)
+        edit = _object(oip["edit"], f"{name}: edit")
+        inner = _object(edit.get("artifact"), f"{name}: edit artifact")
+        original = _text(inner.get("txid"), f"{name}: edit txid")
+        if not original:
+            raise RecordError(f"{name}: edit without txid")
+        signature = _text(edit.get("signature") or inner.get("signature"), f"{name}: edit signature")
+        return Edit(original, typed("timestamp", inner.get("timestamp", 0), f"{name}: edit"), _patch(inner, name),
+                    signature, txid, block)
     if "deactivate" in oip:
-        deact = oip["deactivate"] or {}
-        inner = deact.get("artifact") or {}
-        original = inner.get("artifactID") or inner.get("txid")
+        deact = _object(oip["deactivate"], f"{name}: deactivate")
+        inner = _object(deact.get("artifact"), f"{name}: deactivate artifact")
+        original = _text(inner.get("artifactID") or inner.get("txid"), f"{name}: deactivation artifactID")
         if not original:
             raise RecordError(f"{name}: deactivation without artifactID")
-        return Deactivate(original, int(inner.get("timestamp", 0)), deact.get("signature") or inner.get(
-            "signature", ""), txid, block)
-    raise RecordError(f"{name}: unknown OIP 0.42 message {sorted(oip)}")
+        signature = _text(deact.get("signature") or inner.get("signature"), f"{name}: deactivation signature")
+        return Deactivate(original, typed("timestamp", inner.get("timestamp", 0), f"{name}: deactivation"),
+                          signature, txid, block)
+    raise RecordError(f"{name}: unknown OIP 0.42 message with keys {_keys(oip)}")
 
 
-def _record(artifact: Any, txid: str | None, block: int | None, block_time: int | None, source: str) -> Record:
+def _record(artifact: Any, txid: Any, block: Any, block_time: Any, source: str) -> Record:
+    txid = _text(txid, "record txid") or None
+    if txid and len(txid) > MAX_TXID:
+        raise RecordError(f"record txid {describe(txid)} is longer than {MAX_TXID} characters")
     if not isinstance(artifact, dict):
         raise RecordError(f"record {txid or '?'}: no artifact object")
     try:
         canonical = normalize_artifact(artifact)
+        block, block_time = _height(block, "block"), _height(block_time, "time")
     except RecordError as exc:
         raise RecordError(f"record {txid or '?'}: {exc}") from exc
     return Record(canonical, txid, block, block_time, source)
@@ -212,10 +306,18 @@ def parse_record(obj: Any, txid: str | None = None) -> Record:
 
     Accepts raw floData (``json:`` prefix), an oipd search result (``{"artifact", "meta"}``), the old v2 envelope
     (``{"oip042": {"artifact"}, "txid", "publisher"}``), an etdb-downloads ``metadata.json`` entry (a bare
-    artifact), or JSON text of any of these.
+    artifact), or JSON text (str or UTF-8 bytes) of any of these.
+
+    Returns:
+        The :class:`Record`, its artifact canonical (see :mod:`etdb_explore.records.artifact`).
+
+    Raises:
+        RecordError: naming the record – malformed or unbounded JSON (see :mod:`etdb_explore.records.safejson`),
+        an unknown shape, or a field Go could not have read.
     """
-    if isinstance(obj, bytes):
-        obj = obj.decode("utf-8", errors="strict")
+    name = f"record {txid or '?'}"
+    if isinstance(obj, (bytes, bytearray)):
+        obj = _flodata(obj, name)
     if isinstance(obj, str):
         if obj.startswith("json:"):
             message = parse_message(obj, txid)
@@ -223,15 +325,15 @@ def parse_record(obj: Any, txid: str | None = None) -> Record:
                 raise RecordError(f"transaction {txid or '?'}: floData is an {type(message).__name__.lower()}, "
                                   "not a publish")
             return message
-        obj = _load_json(obj, f"record {txid or '?'}")
+        obj = loads(obj, name)
     if not isinstance(obj, dict):
-        raise RecordError(f"record {txid or '?'}: expected a JSON object, got {type(obj).__name__}")
+        raise RecordError(f"{name}: expected a JSON object, got {describe(obj)}")
     if "artifact" in obj and "meta" in obj:
-        meta = obj.get("meta") or {}
+        meta = _object(obj.get("meta"), f"{name}: meta")
         return _record(obj["artifact"], meta.get("txid", txid), meta.get("block"), meta.get("time"), "oipd")
     if "oip042" in obj:
-        oip = obj["oip042"] or {}
-        artifact = oip.get("artifact") or (oip.get("publish") or {}).get("artifact")
+        oip = _object(obj["oip042"], f"{name}: oip042")
+        artifact = oip.get("artifact") or _object(oip.get("publish"), f"{name}: publish").get("artifact")
         record = _record(artifact, obj.get("txid", txid), obj.get("block"), obj.get("time"), "v2")
         if obj.get("publisher") and not record.publisher:
             record.artifact = normalize_artifact({**record.artifact, "floAddress": obj["publisher"]})
@@ -240,4 +342,4 @@ def parse_record(obj: Any, txid: str | None = None) -> Record:
         return _record(obj["artifact"], obj.get("txid", txid), obj.get("block"), obj.get("time"), "metadata")
     if "storage" in obj or "floAddress" in obj:
         return _record(obj, obj.get("txid", txid), None, None, "metadata")
-    raise RecordError(f"record {txid or '?'}: unknown record shape with keys {sorted(obj)[:8]}")
+    raise RecordError(f"{name}: unknown record shape with keys {_keys(obj)}")

@@ -23,8 +23,9 @@ FLOAT_FIELDS = {"defocus", "dosage", "tiltMin", "tiltMax", "tiltStep", "magnific
                 "sugPlay", "minBuy", "sugBuy"}
 BOOL_FIELDS = {"nsfw", "disBuy", "promo", "retail", "disPlay"}
 
-GO_TYPES: dict[str, type] = {k: int for k in INT_FIELDS} | {k: float for k in FLOAT_FIELDS} | {
-    k: bool for k in BOOL_FIELDS}
+# Every other field is a string, except the nested objects, storage.files (a list) and payment (any JSON).
+STRING_FIELDS = set(ARTIFACT_KEYS + INFO_KEYS + DETAILS_KEYS + STORAGE_KEYS + FILE_KEYS) - INT_FIELDS - FLOAT_FIELDS \
+    - BOOL_FIELDS - {"info", "details", "storage", "files", "payment"}
 
 # Spelling (exact, and lower-cased) -> canonical key, per object.
 ALIASES: dict[str, dict[str, str]] = {

@@ -17,15 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from etdb_explore.errors import EtdbError, SourceError
+from etdb_explore.errors import EtdbError, RecordError, SourceError
 from etdb_explore.index.sources.base import Harvest, Rejection
 from etdb_explore.records import (
+    Message,
     MultipartAssembler,
     is_multipart,
     parse_message,
     parse_part,
 )
 from etdb_explore.records.history import apply_messages
+from etdb_explore.records.multipart import group_key
+from etdb_explore.records.safejson import loads
 from etdb_explore.util.files import atomic_write
 
 
@@ -52,18 +55,28 @@ class FlodSource:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SourceError(f"{self.name}: {method} failed: {exc}") from exc
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            raise SourceError(f"{self.name}: {method}: HTTP {response.status}, not JSON: {text[:80]!r}") from None
+            body = loads(text, f"{self.name}: {method}")
+        except RecordError as exc:
+            raise SourceError(f"{exc} (HTTP {response.status}: {text[:80]!r})") from None
+        if not isinstance(body, dict):
+            raise SourceError(f"{self.name}: {method}: HTTP {response.status}, not a JSON-RPC answer: {text[:80]!r}")
         if body.get("error"):
             error = body["error"]
             raise SourceError(f"{self.name}: {method} error {error.get('code')}: {error.get('message')}")
         return body.get("result")
 
     def _load_state(self) -> dict[str, Any]:
-        if self.state_path and self.state_path.exists():
-            return json.loads(self.state_path.read_text())
-        return {"height": self.start_height - 1, "messages": [], "parts": [], "rejected": []}
+        if not (self.state_path and self.state_path.exists()):
+            return {"height": self.start_height - 1, "messages": [], "parts": [], "rejected": []}
+        try:
+            state = loads(self.state_path.read_bytes(), f"{self.state_path}")
+        except (OSError, RecordError) as exc:
+            raise SourceError(f"{self.name}: unreadable scan state {self.state_path} ({exc}); delete it to rescan"
+                              ) from exc
+        if not isinstance(state, dict) or not isinstance(state.get("height"), int) or not all(
+                isinstance(state.get(k), list) for k in ("messages", "parts", "rejected")):
+            raise SourceError(f"{self.name}: {self.state_path} is not a scan state; delete it to rescan")
+        return state
 
     def _save_state(self, state: dict[str, Any]) -> None:
         if self.state_path is None:
@@ -78,10 +91,10 @@ class FlodSource:
             if is_multipart(flodata):
                 part = parse_part(flodata, txid)
                 done = assembler.add(part)
-                state["parts"].append([flodata, txid, height, txid[:10] if part.part == 0 else part.reference[:10]])
+                state["parts"].append([flodata, txid, height, group_key(part)])
                 if done is not None:
                     first_txid, whole = done
-                    state["parts"] = [p for p in state["parts"] if p[3] != first_txid[:10]]
+                    state["parts"] = [p for p in state["parts"] if p[3] != group_key(part)]
                     parse_message(whole, first_txid, height)
                     state["messages"].append([whole, first_txid, height])
             elif flodata.startswith("json:") and "oip042" in flodata[:40]:
@@ -90,28 +103,68 @@ class FlodSource:
         except EtdbError as exc:
             state["rejected"].append([where, txid, str(exc)])
 
-    async def harvest(self) -> Harvest:
-        state = self._load_state()
-        assembler = MultipartAssembler()
-        for flodata, txid, _, _ in state["parts"]:  # parts still waiting for their siblings
-            assembler.add(parse_part(flodata, txid))
+    async def _scan(self, state: dict[str, Any], assembler: MultipartAssembler) -> None:
+        """Scan the blocks after ``state["height"]``, updating ``state`` block by block."""
         headers = {}
         if self.user:
             token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
             tip = await self._rpc(session, "getblockcount")
+            if isinstance(tip, bool) or not isinstance(tip, int):
+                raise SourceError(f"{self.name}: getblockcount answered {tip!r:.80}")
             for height in range(state["height"] + 1, tip + 1):
                 block_hash = await self._rpc(session, "getblockhash", height)
                 block = await self._rpc(session, "getblock", block_hash, 2)
-                for tx in block.get("tx", []):
-                    flodata = tx.get("floData") or ""
-                    if flodata:
+                txs = block.get("tx") if isinstance(block, dict) else None
+                if not isinstance(txs, list):
+                    raise SourceError(f"{self.name}: getblock {height} answered no transaction list")
+                for tx in txs:
+                    flodata = tx.get("floData") if isinstance(tx, dict) else None
+                    if flodata and isinstance(flodata, str) and isinstance(tx.get("txid"), str):
                         self._take(state, assembler, flodata, tx["txid"], height)
                 state["height"] = height
-        self._save_state(state)
-        messages = [parse_message(f, t, h) for f, t, h in state["messages"]]
+
+    def _messages(self, state: dict[str, Any]) -> tuple[list[Message], list[Rejection]]:
+        """The messages kept in the scan state, parsed again (the state file is not trusted)."""
+        messages, rejected = [], []
+        for entry in state["messages"]:
+            try:
+                flodata, txid, height = entry
+                messages.append(parse_message(flodata, txid, height))
+            except (ValueError, TypeError) as exc:  # RecordError is a ValueError
+                rejected.append(Rejection(f"{self.name} scan state", None, f"unreadable message: {exc}"))
+        return messages, rejected
+
+    async def harvest(self) -> Harvest:
+        """Scan the new blocks and rebuild the ETDB's records from every message found so far.
+
+        The scan state is saved even when the scan fails part-way (as of the last whole block), so the next
+        harvest goes on from there; a message that does not parse is a rejection, never a failure.
+
+        Returns:
+            The records (edits and deactivations applied) and the rejected messages and parts.
+
+        Raises:
+            SourceError: the node failed, or the scan state file is unreadable.
+        """
+        state = self._load_state()
+        assembler = MultipartAssembler()
+        waiting = []
+        for entry in state["parts"]:  # parts still waiting for their siblings
+            try:
+                part = parse_part(entry[0], entry[1])
+                assembler.add(part)
+            except (IndexError, TypeError, KeyError, EtdbError):
+                continue  # a part the state should not hold: dropped
+            waiting.append([entry[0], entry[1], entry[2], group_key(part)])
+        state["parts"] = waiting
+        try:
+            await self._scan(state, assembler)
+        finally:
+            self._save_state(state)
+        messages, rejected = self._messages(state)
         records, problems = apply_messages(messages)
-        rejected = [Rejection(w, t, r) for w, t, r in state["rejected"]]
+        rejected += [Rejection(*entry) for entry in state["rejected"] if isinstance(entry, list) and len(entry) == 3]
         rejected += [Rejection(f"{self.name} history", t, r) for t, r in problems]
         return Harvest(list(records), rejected)

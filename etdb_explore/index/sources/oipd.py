@@ -9,16 +9,17 @@ non-JSON body is a SourceError naming the URL.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import aiohttp
 
-from etdb_explore.errors import SourceError
+from etdb_explore.errors import RecordError, SourceError
 from etdb_explore.index.sources.base import Harvest, Rejection
+from etdb_explore.records.safejson import MAX_DEPTH, array_items, describe, loads
 
 DEFAULT_BASE = "https://api.oip.io/oip"
 QUERY = "artifact.type:research AND artifact.subtype:tomogram"
+PAGE_DEPTH = 2  # the page object and its results array, around each result
 
 
 class OipdSource:
@@ -54,12 +55,9 @@ class OipdSource:
             if status >= 500:
                 last = f"HTTP {status}: {text[:120]}"
                 continue
-            try:
-                body = json.loads(text)
-            except json.JSONDecodeError:
-                raise SourceError(f"{url}: HTTP {status} with a body that is not JSON: {text[:80]!r}") from None
+            body = _parse_page(text, f"{url}: HTTP {status}")
             if isinstance(body, dict) and "error" in body:
-                raise SourceError(f"{url}: oipd error {body['error']!r} (HTTP {status})")
+                raise SourceError(f"{url}: oipd error {describe(body['error'])} (HTTP {status})")
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
                 raise SourceError(f"{url}: HTTP {status} without a results list")
             return body
@@ -77,11 +75,40 @@ class OipdSource:
                     if isinstance(item, dict):
                         harvest.records.append(item)
                     else:
-                        harvest.rejected.append(Rejection(f"{self.name} page {page} item {i}", None,
-                                                          f"result is a {type(item).__name__}, not an object"))
+                        reason = str(item) if isinstance(item, RecordError) else \
+                            f"result is a {type(item).__name__}, not an object"
+                        harvest.rejected.append(Rejection(f"{self.name} page {page} item {i}", None, reason))
                 cursor = body.get("next")
-                if not cursor or len(body["results"]) < self.limit:
+                if not cursor or not isinstance(cursor, str) or len(body["results"]) < self.limit:
                     return harvest
                 params = {"q": self.query, "limit": self.limit, "after": cursor}
                 page += 1
 
+
+def _parse_page(text: str, what: str) -> Any:
+    """A page's JSON, a result that cannot be parsed standing in its list as the RecordError saying why.
+
+    A page that cannot be parsed whole within the limits of :mod:`~etdb_explore.records.safejson` (a result nested
+    too deep, a number out of range) is split into its results, each parsed alone.
+
+    Raises:
+        SourceError: the body is not a JSON object with a results array.
+    """
+    try:
+        return loads(text, what, MAX_DEPTH + PAGE_DEPTH)
+    except RecordError:
+        try:
+            outer, items = array_items(text, "results")
+            body = loads(outer, what)
+        except RecordError:
+            raise SourceError(f"{what} with a body that is not JSON: {text[:80]!r}") from None
+    if isinstance(body, dict):
+        body["results"] = [_parse_result(item, f"result {i}") for i, item in enumerate(items)]
+    return body
+
+
+def _parse_result(text: str, what: str) -> Any:
+    try:
+        return loads(text, what)
+    except RecordError as exc:
+        return exc
