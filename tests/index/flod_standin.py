@@ -3,7 +3,8 @@
 It follows bitcoind/flod's JSON-RPC 1.0 wire format: POST ``{"jsonrpc": "1.0", "id", "method", "params"}`` with
 HTTP basic auth; answers ``{"result", "error": null, "id"}`` or ``{"result": null, "error": {"code", "message"},
 "id"}``. Implemented: ``getblockcount``, ``getblockhash <height>``, ``getblock <hash> 2`` (verbosity 2: full
-transactions, each with ``txid`` and ``floData``). Transactions carry real signed OIP floData.
+transactions, each with ``txid`` and ``floData``). Transactions carry real signed OIP floData. Heights in ``broken``
+answer ``getblock`` with an error (a node failing part-way through a scan).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class FlodStandIn(LocalServer):
         self.blocks: list[list[dict]] = []  # height → transactions
         self.auth = (user, password)
         self.calls: list[str] = []
+        self.broken: set[int] = set()
 
     def add_block(self, flodatas: list[str]) -> list[str]:
         """Append a block whose transactions carry ``flodatas``; returns their txids."""
@@ -62,5 +64,7 @@ class FlodStandIn(LocalServer):
             if not heights:
                 return fail(-5, "Block not found")
             h = heights[0]
+            if h in self.broken:
+                return fail(-1, f"block {h} unreadable")
             return ok({"hash": params[0], "height": h, "tx": self.blocks[h]})
         return fail(-32601, "Method not found")

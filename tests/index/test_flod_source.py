@@ -84,6 +84,25 @@ async def test_chain_scan_multipart_edits_and_incremental(tmp_path, etdb_record)
         assert sorted(r.txid for r in full.records) == sorted(r.txid for r in again.records)
 
 
+async def test_a_scan_failing_part_way_keeps_its_progress(tmp_path):
+    records = [_record(r) for r in synthetic_records(3, seed=6)]
+    async with FlodStandIn() as node:
+        for record in records:
+            node.add_block([record.to_flodata(), 'json:{"oip042":{"publish":"x"}}'])
+        node.broken = {2}
+        source = FlodSource(node.url, "rpc", "secret", state_path=tmp_path / "flod.json")
+        with pytest.raises(SourceError, match="block 2 unreadable"):
+            await source.harvest()
+        assert json.loads((tmp_path / "flod.json").read_text())["height"] == 1
+        node.broken = set()
+        calls = len(node.calls)
+        harvest = await source.harvest()
+        assert node.calls[calls:] == ["getblockcount", "getblockhash", "getblock"]  # block 2 only
+    assert sorted(r.txid for r in harvest.records) == sorted(node.blocks[h][1]["txid"] for h in range(3))
+    assert [r.reason for r in harvest.rejected] == ["transaction {}: publish must be a JSON object, not 'x'".format(
+        node.blocks[h][2]["txid"]) for h in range(3)]
+
+
 async def test_rpc_errors_are_clear():
     async with FlodStandIn() as node:
         node.add_block([])

@@ -10,6 +10,7 @@ import pytest
 from etdb_explore.errors import MultipartError
 from etdb_explore.records import (
     MultipartAssembler,
+    Part,
     flo,
     parse_part,
     parse_record,
@@ -113,3 +114,37 @@ def test_part_zero_signed_with_zero_reference_is_accepted():
     pre = f"0-1-{KEY.address}-{'0' * 64}-{data}"
     part = parse_part(f"oip-mp(0,1,{KEY.address},,{KEY.sign_message(pre)}):{data}", "ab" * 32)
     assert part.verify()
+
+
+def _stranger_part(number: int, max_: int, reference: str, data: str = "garbage") -> Part:
+    stranger = flo.PrivateKey.from_seed("stranger", "testnet")
+    signature = stranger.sign_message(f"{number}-{max_}-{stranger.address}-{reference}-{data}")
+    return parse_part(f"oip-mp({number},{max_},{stranger.address},{reference},{signature}):{data}", "ff" * 32)
+
+
+def test_a_strangers_part_seen_before_part_zero_does_not_block_the_message(etdb_record):
+    record = parse_record(etdb_record).signed(KEY)
+    txids, sent = _publish(record.to_flodata())
+    parts = [parse_part(sent[t], t) for t in txids]
+    assembler = MultipartAssembler()
+    for early in (_stranger_part(1, parts[1].max, txids[0]), _stranger_part(2, parts[1].max + 3, txids[0])):
+        assert assembler.add(early) is None  # valid signatures, claiming part 0's txid: kept apart
+    assert [assembler.add(p) for p in parts[1:]] == [None] * (len(parts) - 1)
+    assert assembler.incomplete() == {txids[0][:10]: [0]}
+    assert assembler.add(parts[0]) == (txids[0], record.to_flodata())
+    assert assembler.incomplete() == {}
+    late = MultipartAssembler()
+    late.add(parts[0])
+    with pytest.raises(MultipartError, match="conflicts with part 0"):
+        late.add(_stranger_part(1, parts[1].max, txids[0]))
+    assert late.add(parts[1]) is None
+
+
+@pytest.mark.parametrize("flodata, match", [
+    (b"oip-mp(\xff", "not UTF-8"),
+    (12, "must be text"),
+    ("oip-mp(" + "9" * 5000 + ",1,F,,s):x", "exceed the limit"),
+])
+def test_parts_of_any_type_raise_multipart_errors(flodata, match):
+    with pytest.raises(MultipartError, match=match):
+        parse_part(flodata, "ee" * 32)

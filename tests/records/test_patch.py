@@ -33,6 +33,12 @@ def test_all_operations():
     ({"op": "frobnicate", "path": "/x"}, "unknown JSON patch operation"),
     ({"path": "/x"}, "malformed"),
     ({"op": "add", "path": "info", "value": 1}, "must start with '/'"),
+    ({"op": "add", "path": ["info"], "value": 1}, "is not a string"),
+    ({"op": "move", "path": "/x"}, "without 'from'"),
+    ({"op": "add", "path": "/storage/files/" + "9" * 5000, "value": 1}, "out of range"),
+    ({"op": "remove", "path": "/storage/files/-1"}, "does not exist"),
+    ({"op": "replace", "path": "/storage/files/\u0661", "value": 1}, "out of range"),
+    ({"op": "add", "path": "/info/title/x", "value": 1}, "does not name a container"),
 ])
 def test_failures_are_named(op, match):
     with pytest.raises(RecordError, match=match):
@@ -42,3 +48,9 @@ def test_failures_are_named(op, match):
 def test_squashed_form():
     ops = squashed_to_operations({"replace": [{"path": "info.title", "value": "c"}], "remove": [{"path": "/info/tags"}]})
     assert apply_patch(DOC, ops)["info"] == {"title": "c"}
+
+
+@pytest.mark.parametrize("squashed", [{"replace": [1]}, {"add": "x"}, {"remove": [{"path": 5}]}])
+def test_malformed_squashed_form(squashed):
+    with pytest.raises(RecordError, match="squashed patch"):
+        squashed_to_operations(squashed)

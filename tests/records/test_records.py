@@ -119,6 +119,15 @@ def test_metadata_json_shape(etdb_record):
     ("hello", "malformed JSON"),
     ('{"artifact": {"details": {"tiltMin": "steep"}}, "meta": {"txid": "ab"}}', r"record ab: .*tiltMin.*not a valid number"),
     ('{"artifact": {"storage": {"files": {"fname": "x"}}}, "meta": {}}', "files must be a list"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b'{"floAddress": 5}', "floAddress: 5 is not a string"),
+    ("[" * 5000, "nests deeper than 64"),
+    ('{"oip042": [1]}', "oip042 must be a JSON object"),
+    ('{"oip042": {"publish": "x"}}', "publish must be a JSON object"),
+    ('{"artifact": {}, "meta": {"txid": ["x"]}}', "txid must be a string"),
+    ('{"artifact": {}, "meta": {"block": "x"}}', "block must be an integer"),
+    ('{"artifact": {"x": -Infinity}, "meta": {}}', "-Infinity is not JSON"),
+    (3.5, "expected a JSON object, got 3.5"),
 ])
 def test_bad_input_names_the_culprit(bad, match):
     with pytest.raises(RecordError, match=match):
@@ -145,3 +154,17 @@ def test_sign_and_publish_message_round_trip(etdb_record):
     assert record.publisher == key.address and record.verify()
     message = parse_message(record.to_flodata(), txid="ff" * 32, block=10)
     assert isinstance(message, Record) and message.txid == "ff" * 32 and message.verify()
+
+
+@pytest.mark.parametrize("flodata, match", [
+    (b"json:\xff", "not UTF-8"),
+    (None, "must be text"),
+    ('json:{"oip042":{"edit":{"artifact":{"txid":"ab","patch":{"replace":[1]}}}}}', "list of objects"),
+    ('json:{"oip042":{"edit":{"artifact":{"txid":["ab"],"patch":[]}}}}', "edit txid must be a string"),
+    ('json:{"oip042":{"edit":{"artifact":{"txid":"ab","patch":[]},"signature":7}}}', "signature must be a string"),
+    ('json:{"oip042":{"deactivate":{"artifact":{"artifactID":"ab","timestamp":1e400}}}}', "does not fit a float64"),
+    ('json:{"oip042":{"deactivate":{"artifact":{"artifactID":"ab","timestamp":1.5}}}}', "not a valid integer"),
+])
+def test_bad_messages_name_the_transaction(flodata, match):
+    with pytest.raises(RecordError, match=match):
+        parse_message(flodata, txid="ab" * 32)
