@@ -59,7 +59,8 @@ def _verify_chunk(records: Sequence[Record]) -> list[bool]:
 def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
     """Parse and check ``raws``; with ``verified_only`` a record whose signature fails is rejected, else kept.
 
-    Signatures are verified in worker threads while parsing goes on (libsecp256k1 releases the GIL).
+    Signatures are verified in worker threads while parsing goes on (libsecp256k1 releases the GIL). A txid names
+    one record: when several claim it, the first whose signature verifies is kept and the others rejected.
     """
     out = CheckedRecords()
     parsed: list[Record] = []
@@ -85,12 +86,27 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
         if tail:
             pending.append(pool.submit(_verify_chunk, parsed[-tail:]))
         valid = [ok for future in pending for ok in future.result()]
-    for record, ok in zip(parsed, valid):
+    first = _first_claims(parsed, valid)
+    for position, (record, ok) in enumerate(zip(parsed, valid)):
         if not ok:
             out.rejected.append(Rejection(f"{source} record", record.txid,
                                           f"signature does not verify for {record.publisher or 'no address'}"))
             if verified_only:
                 continue
+        if record.txid and first[record.txid] != position:
+            out.rejected.append(Rejection(f"{source} record", record.txid, "another record claims this txid"))
+            continue
         out.records.append(record)
         out.valid.append(ok)
     return out
+
+
+def _first_claims(records: Sequence[Record], valid: Sequence[bool]) -> dict[str, int]:
+    """txid → the position of the record kept for it: the first that verifies, else the first."""
+    first: dict[str, int] = {}
+    for position, (record, ok) in enumerate(zip(records, valid)):
+        if record.txid:
+            held = first.setdefault(record.txid, position)
+            if ok and not valid[held]:
+                first[record.txid] = position
+    return first

@@ -5,6 +5,7 @@ oipd stand-in and the flod stand-in."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pandas as pd
@@ -87,4 +88,17 @@ async def test_flod_chain_with_every_trigger(tmp_path):
     assert len(index.rejected) == len(TRIGGERS)
     _reasons_match(index.rejected, TRIGGERS)
     pd.testing.assert_frame_equal(again.datasets, index.datasets)
+    _round_trips(index, tmp_path / "snap")
+
+
+def test_one_record_per_txid_the_first_that_verifies(tmp_path):
+    forged = json.loads(json.dumps(GOOD[0]))
+    forged["artifact"]["storage"]["location"] = "QmForgedForgedForgedForgedForgedForgedForgedFo"
+    index = Index.from_records([forged, GOOD[0], GOOD[1], GOOD[0]])
+    assert sorted(index.datasets.txid) == sorted(r["meta"]["txid"] for r in GOOD[:2])
+    assert index.datasets.set_index("txid").loc[GOOD[0]["meta"]["txid"], "location"] == \
+        GOOD[0]["artifact"]["storage"]["location"]
+    assert sorted(index.rejected.reason) == ["another record claims this txid"] + [
+        f"signature does not verify for {forged['artifact']['floAddress']}"]
+    assert len(index.filter(text="")) == 2 and len(index.select(index.datasets.txid == GOOD[0]["meta"]["txid"])) == 1
     _round_trips(index, tmp_path / "snap")

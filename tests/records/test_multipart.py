@@ -144,7 +144,7 @@ def test_a_strangers_part_seen_before_part_zero_does_not_block_the_message(etdb_
     (b"oip-mp(\xff", "not UTF-8"),
     (12, "must be text"),
     ("oip-mp(" + "9" * 5000 + ",1,F,,s):x", "exceed the limit"),
-])
+], ids=["bytes", "int", "5000 digits"])
 def test_parts_of_any_type_raise_multipart_errors(flodata, match):
     with pytest.raises(MultipartError, match=match):
         parse_part(flodata, "ee" * 32)
