@@ -1,7 +1,8 @@
 """Index benchmarks (issue: foundation). Plain script: prints timings and ratios against the naive baseline.
 
 Baseline: ``pandas.json_normalize`` of the same raw oipd JSON (no parsing of shapes, no types, no signatures).
-Measured: raw signed JSON → Index (every signature verified), snapshot → Index, a typical filter.
+Measured: raw signed JSON → Index (every signature verified), snapshot → Index (trusted, and verified as the cache
+is read), a typical filter, and hostile inputs that once stalled or sank a load.
 
     python benchmarks/bench_index.py            # 11,293 and 100,000 records
     python benchmarks/bench_index.py 2000       # a quick run
@@ -60,6 +61,9 @@ def bench(n: int, repeat: int) -> None:
         load = best(lambda: Index.from_snapshot(Path(tmp) / "snap"), repeat)
         print(f"  snapshot -> Index                           : {load:8.3f} s  ({load / baseline:.3f}x baseline,"
               f" {baseline / load:.0f}x faster)")
+        verified = best(lambda: Index.from_snapshot(Path(tmp) / "snap", verify=True), repeat)
+        print(f"  snapshot -> Index, verified (as the cache)  : {verified:8.3f} s  ({verified / load:.1f}x the "
+              f"trusted load, {baseline / verified:.1f}x faster than baseline)")
         loaded = Index.from_snapshot(Path(tmp) / "snap")
     first = best(lambda: loaded.filter(**TYPICAL), 1)
     runs = [best(lambda: index.filter(**TYPICAL), 1) for _ in range(30)]
@@ -78,7 +82,29 @@ def _naive_filter(df: pd.DataFrame) -> pd.DataFrame:
               & df[d + "artNotes"].str.lower().str.contains("flagellar motor")]
 
 
+def bench_hostile() -> None:
+    """Inputs that once took seconds or sank a load: each is refused at once now."""
+    from etdb_explore.errors import EtdbError
+    from etdb_explore.records import parse_record
+    from etdb_explore.util.base58 import b58decode
+
+    cases = {"200,000-character base58 text": lambda: b58decode("z" * 200_000),
+             "100,000-deep JSON record": lambda: parse_record("[" * 100_000 + "]" * 100_000),
+             "record with a 5,000-digit number": lambda: parse_record('{"floAddress": ' + "9" * 5000 + "}"),
+             "1 MB of digits as an integer field": lambda: parse_record({"timestamp": "9" * 1_000_000})}
+    print("\nhostile inputs (each refused)")
+    for name, call in cases.items():
+        def refused(call=call):
+            try:
+                call()
+            except (EtdbError, ValueError):
+                return
+            raise AssertionError(f"{name} was accepted")
+        print(f"  {name:38}: {best(refused) * 1e3:8.2f} ms")
+
+
 if __name__ == "__main__":
     sizes = [int(a) for a in sys.argv[1:]] or [ETDB_SIZE, 100_000]
     for size in sizes:
         bench(size, repeat=3 if size <= 20_000 else 1)
+    bench_hostile()
