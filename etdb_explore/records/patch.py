@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from etdb_explore.errors import RecordError
-from etdb_explore.records.safejson import describe
+from etdb_explore.records.safejson import check, describe
 
 
 def _unescape(token: str) -> str:
@@ -92,7 +92,15 @@ def _add(doc: Any, pointer: str, value: Any, replace: bool) -> Any:
 
 
 def apply_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
-    """A patched copy of ``document``; RecordError naming the failing operation."""
+    """A patched copy of ``document``.
+
+    Returns:
+        The patched copy (``document`` is not changed).
+
+    Raises:
+        RecordError: naming the failing operation, or when ``operations`` are not JSON within the nesting limit.
+    """
+    check(operations, "JSON patch")
     doc = copy.deepcopy(document)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
