@@ -54,8 +54,9 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
     """Load the ETDB index: the local demo ETDB (``None``, the default), an index source, or a snapshot folder.
 
     Remote sources (:class:`~etdb_explore.index.sources.oipd.OipdSource`, ``FlodSource``) are harvested once and
-    cached as snapshots in the user cache dir; ``refresh=True`` harvests again. Every record's signature is
-    checked; with ``verified_only`` records that fail go to :attr:`Index.rejected`.
+    cached as snapshots in the user cache dir (read back verified); ``refresh=True`` harvests again. Every record's
+    signature is checked; with ``verified_only`` records that fail go to :attr:`Index.rejected`, as do malformed
+    ones: no record stops a load.
 
     Returns:
         The :class:`Index`.

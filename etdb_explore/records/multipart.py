@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from etdb_explore.errors import MultipartError
 from etdb_explore.records import flo
-from etdb_explore.records.safejson import describe
+from etdb_explore.records.safejson import as_text
 
 MAX_FLO_DATA = 1040
 FIRST_CHUNK = 840
@@ -65,13 +65,7 @@ def parse_part(flodata: str | bytes, txid: str | None = None) -> Part:
     Raises:
         MultipartError: naming the transaction – not text, a malformed header, part numbers out of range.
     """
-    if isinstance(flodata, (bytes, bytearray)):
-        try:
-            flodata = bytes(flodata).decode("utf-8")
-        except UnicodeDecodeError:
-            raise MultipartError(f"transaction {txid or '?'}: multipart floData is not UTF-8") from None
-    if not isinstance(flodata, str):
-        raise MultipartError(f"transaction {txid or '?'}: multipart floData must be text, not {describe(flodata)}")
+    flodata = as_text(flodata, f"transaction {txid or '?'}: multipart floData", MultipartError)
     m = _HEADER.match(flodata)
     if not m:
         raise MultipartError(f"transaction {txid or '?'}: malformed multipart header")

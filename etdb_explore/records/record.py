@@ -15,7 +15,7 @@ from etdb_explore.records.artifact import (
     typed,
 )
 from etdb_explore.records.patch import apply_patch, squashed_to_operations
-from etdb_explore.records.safejson import check_text, describe, loads
+from etdb_explore.records.safejson import as_text, check_text, describe, loads
 
 MAX_TXID = 128  # a FLO txid has 64 hex digits; sources may give prefixes
 
@@ -224,17 +224,6 @@ def _height(value: Any, what: str) -> int | None:
     return value
 
 
-def _flodata(flodata: Any, name: str) -> str:
-    if isinstance(flodata, (bytes, bytearray)):
-        try:
-            flodata = bytes(flodata).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError(f"{name}: floData is not UTF-8 ({exc})") from None
-    if not isinstance(flodata, str):
-        raise RecordError(f"{name}: floData must be text, not {describe(flodata)}")
-    return flodata
-
-
 def _patch(inner: dict[str, Any], name: str) -> tuple[dict[str, Any], ...]:
     patch = inner.get("patch")
     if isinstance(patch, dict):
@@ -256,7 +245,7 @@ def parse_message(flodata: str | bytes, txid: str | None = None, block: int | No
         wrong type.
     """
     name = f"transaction {txid or '?'}"
-    flodata = _flodata(flodata, name)
+    flodata = as_text(flodata, f"{name}: floData")
     if not flodata.startswith("json:"):
         raise RecordError(f"{name}: floData is not an OIP 0.42 message (no 'json:' prefix)")
     body = loads(flodata[5:], name)
@@ -317,7 +306,7 @@ def parse_record(obj: Any, txid: str | None = None) -> Record:
     """
     name = f"record {txid or '?'}"
     if isinstance(obj, (bytes, bytearray)):
-        obj = _flodata(obj, name)
+        obj = as_text(obj, name)
     if isinstance(obj, str):
         if obj.startswith("json:"):
             message = parse_message(obj, txid)

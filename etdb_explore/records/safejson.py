@@ -52,6 +52,22 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def as_text(value: Any, what: str, error: type[RecordError] = RecordError) -> str:
+    """``value`` as text: a str as it is, bytes decoded as UTF-8.
+
+    Raises:
+        RecordError (or ``error``): naming ``what`` when the bytes are not UTF-8 or ``value`` is not text.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{what} is not UTF-8 ({exc})") from None
+    if not isinstance(value, str):
+        raise error(f"{what} must be text, not {describe(value)}")
+    return value
+
+
 def nests_deeper(text: str, limit: int) -> bool:
     """Whether JSON ``text`` nests objects and arrays deeper than ``limit`` (strings skipped; unclosed count)."""
     if text.count("[") + text.count("{") <= limit:
@@ -94,13 +110,7 @@ def loads(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
         RecordError: naming ``what`` – not UTF-8, malformed, nested deeper than ``max_depth``, or a number out of
         range.
     """
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordError(f"{what}: not UTF-8 ({exc})") from None
-    if not isinstance(text, str):
-        raise RecordError(f"{what}: expected JSON text, got {describe(text)}")
+    text = as_text(text, what)
     if nests_deeper(text, max_depth):
         raise RecordError(f"{what}: JSON nests deeper than {max_depth} levels")
     try:

@@ -49,14 +49,36 @@ def test_forged_cached_tables_do_not_load(request):
     assert FORGED not in set(again.datasets.location) and "a forged title" not in set(again.datasets.title)
 
 
-def test_forged_cached_records_are_rejected(request):
-    source = ListSource(request.node.name)
+def _forge_cached_line(source, number: int, forge) -> dict:
+    """Load ``source`` (so it is cached), then replace line ``number`` of its cached records by ``forge(record)``.
+
+    Returns:
+        The record as it was.
+    """
     load_index(source)
     path = _cached(source) / "records.jsonl"
     lines = path.read_text().splitlines()
-    victim = json.loads(lines[3])
-    lines[3] = lines[3].replace(victim["artifact"]["storage"]["location"], FORGED)
+    victim = json.loads(lines[number])
+    lines[number] = json.dumps(forge(json.loads(lines[number])))
     path.write_text("\n".join(lines) + "\n")
+    return victim
+
+
+def _forged_location(record: dict) -> dict:
+    record["artifact"]["storage"]["location"] = FORGED
+    return record
+
+
+def _forged_deactivation(record: dict) -> dict:
+    record["meta"]["deactivated"] = True
+    record["meta"]["history"] = [{"kind": "deactivate", "txid": "ee" * 32, "timestamp": 5, "block": 9, "patch": [],
+                                  "original": record["meta"]["txid"], "signature": "H" + "A" * 87}]
+    return record
+
+
+def test_forged_cached_records_are_rejected(request):
+    source = ListSource(request.node.name)
+    victim = _forge_cached_line(source, 3, _forged_location)
     again = load_index(source)
     assert source.harvests == 1 and len(again) == len(RAWS) - 1
     assert FORGED not in set(again.datasets.location) and again.datasets.signature_valid.all()
@@ -66,15 +88,7 @@ def test_forged_cached_records_are_rejected(request):
 
 def test_forged_deactivation_in_the_cache_is_left_out(request):
     source = ListSource(request.node.name)
-    load_index(source)
-    path = _cached(source) / "records.jsonl"
-    lines = path.read_text().splitlines()
-    victim = json.loads(lines[0])
-    victim["meta"]["deactivated"] = True
-    victim["meta"]["history"] = [{"kind": "deactivate", "txid": "ee" * 32, "timestamp": 5, "block": 9, "patch": [],
-                                  "original": victim["meta"]["txid"], "signature": "H" + "A" * 87}]
-    lines[0] = json.dumps(victim)
-    path.write_text("\n".join(lines) + "\n")
+    victim = _forge_cached_line(source, 0, _forged_deactivation)
     again = load_index(source)
     row = again.datasets.set_index("txid").loc[victim["meta"]["txid"]]
     assert not row.deactivated and row.signature_valid
