@@ -94,7 +94,7 @@ def bench_hostile() -> None:
              "1 MB of digits as an integer field": lambda: parse_record({"timestamp": "9" * 1_000_000})}
     print("\nhostile inputs (each refused)")
     for name, call in cases.items():
-        def refused(call=call):
+        def refused(call=call, name=name):
             try:
                 call()
             except (EtdbError, ValueError):

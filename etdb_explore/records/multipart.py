@@ -21,7 +21,7 @@ LATER_CHUNK = 790
 MAX_PARTS = 1000
 ZERO_REFERENCE = "0" * 64
 
-_HEADER = re.compile(r"^oip-mp\((\d+),(\d+),([^,()]*),([^,()]*),([^()]*)\):", re.S)
+_HEADER = re.compile(r"^oip-mp\((\d+),(\d+),([^,()]*),([^,()]*),([^()]*)\):", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ MAX_DEPTH = 64  # nesting levels of objects and arrays; a real record needs 7
 MIN_INT, MAX_INT = -(2**63), 2**64 - 1  # Go's int64 and uint64 together
 MAX_NUMBER_DIGITS = 20  # longer integer literals cannot fit MAX_INT
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]', re.S)
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]', re.DOTALL)
 
 
 class _Refused(ValueError):

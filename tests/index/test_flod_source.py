@@ -123,3 +123,13 @@ def test_edits_of_unknown_records_are_rejected():
     random.Random(3).shuffle(msgs)
     records, problems = apply_messages(msgs)
     assert [r.title for r in records] == ["later"] and problems == [("cc" * 32, f"edit of unknown record {'bb' * 32}")]
+
+
+async def test_a_state_file_that_cannot_be_written_costs_a_warning(tmp_path):
+    record = _record(synthetic_records(1, seed=8)[0])
+    (tmp_path / "file").write_text("not a folder")
+    async with FlodStandIn() as node:
+        node.add_block([record.to_flodata()])
+        with pytest.warns(UserWarning, match="could not save the scan state"):
+            harvest = await FlodSource(node.url, "rpc", "secret", state_path=tmp_path / "file" / "flod.json").harvest()
+    assert [r.txid for r in harvest.records] == [node.blocks[0][1]["txid"]]

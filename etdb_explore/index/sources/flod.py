@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,10 +80,14 @@ class FlodSource:
         return state
 
     def _save_state(self, state: dict[str, Any]) -> None:
+        """Keep the scan state; a state file that cannot be written costs a warning (the next scan starts over)."""
         if self.state_path is None:
             return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.state_path, json.dumps(state))
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.state_path, json.dumps(state))
+        except OSError as exc:
+            warnings.warn(f"{self.name}: could not save the scan state in {self.state_path}: {exc}", stacklevel=3)
 
     def _take(self, state: dict[str, Any], assembler: MultipartAssembler, flodata: str, txid: str,
               height: int) -> None:
