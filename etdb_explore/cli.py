@@ -1,6 +1,7 @@
 """The ``etdb-explore`` command: search the index, run the demo, add, serve and move IPFS content.
 
-Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed.
+Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed, 130 interrupted
+(Ctrl-C: the work in progress is cancelled; a download resumes when run again).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from etdb_explore.errors import EtdbError
 
-EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 DEFAULT_COLUMNS = ["txid", "species", "date", "tilt_min", "tilt_max", "defocus", "microscope", "title"]
 
@@ -223,8 +224,14 @@ def cmd_download(args: argparse.Namespace) -> int:
     from etdb_explore.datasets.download import download, report_dict
 
     selection = load_index(_source(args), refresh=args.refresh).filter(**_filters(args))
-    report = download(selection, args.kinds, args.dest, args.workers, _client(args), args.dry_run,
-                      progress=not (args.json or args.no_progress))
+    with _client(args) as client:
+        try:
+            report = download(selection, args.kinds, args.dest, args.workers, client, args.dry_run,
+                              progress=not (args.json or args.no_progress))
+        except KeyboardInterrupt:
+            print(f"etdb-explore: interrupted; run the same command again to resume the download into {args.dest}",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(report_dict(report), indent=1))
     elif args.dry_run:
@@ -329,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"etdb-explore: {exc}", file=sys.stderr)
         return EXIT_SOURCE
+    except KeyboardInterrupt:
+        print("etdb-explore: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

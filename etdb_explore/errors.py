@@ -33,3 +33,15 @@ class BlockNotFoundError(EtdbError, KeyError):
 
 class UnsafePathError(EtdbError, ValueError):
     """A file name from an untrusted record would escape its target folder."""
+
+
+class RunTimeoutError(EtdbError, TimeoutError):
+    """A plain call did not finish within its ``timeout`` (the work it waited on was cancelled)."""
+
+
+class ClientClosedError(EtdbError, RuntimeError):
+    """A content client was used after ``close()``."""
+
+
+class NotPicklableError(EtdbError, TypeError):
+    """An object cannot be pickled (for dask workers) because a part of it cannot."""

@@ -1,26 +1,44 @@
 """The content client: where ETDB files are read from (local store → Kubo → gateways) and plain functions to read them.
 
+    with Client(store="lab-store", gateways=["http://127.0.0.1:8080"], kubo=True) as client:
+        data = client.read("Qmat8i…/rawdata/ts.mrc", 0, 1024)
     client = Client()                                  # the user's store, then IPFS_GATEWAY / public gateways
-    client = Client(store="lab-store", gateways=["http://127.0.0.1:8080"], kubo=True)
-    data = client.read("Qmat8i…/rawdata/ts.mrc", 0, 1024)
 
 Every byte is verified against its CID on the way in, whatever the source.
+
+Lifetimes, as in httpx: a client holds HTTP sessions. ``close()``, ``await aclose()`` or the end of a ``with`` /
+``async with`` block closes them, and a closed client refuses further reads. A client nobody holds any more is
+closed when it is garbage-collected, and every client still open (the default client too) is closed at exit.
+Sessions live on the I/O loop of :mod:`etdb_explore.util.bridge`, so the ``a*`` methods may be awaited from any
+event loop, and the plain ones work in a forked child. A pickled client travels as its configuration (its sources
+included); in one process, every client unpickled from one configuration is one client, so the tasks of a dask
+worker share its sessions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
+import inspect
+import pickle
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etdb_explore.errors import ClientClosedError, NotPicklableError
 from etdb_explore.ipfs.dag.reader import DirEntry, Stat, UnixFSReader
 from etdb_explore.ipfs.formats.cid import CID
-from etdb_explore.ipfs.formats.paths import parse_ipfs_path
+from etdb_explore.ipfs.formats.paths import IpfsPath, parse_ipfs_path
 from etdb_explore.ipfs.sources.base import BlockSource, MultiSource
 from etdb_explore.ipfs.sources.gateway import GatewaySource
 from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.util import bridge
+
+Where = str | CID | IpfsPath  # anything parse_ipfs_path reads
 
 
 @dataclass(frozen=True)
@@ -33,63 +51,173 @@ class ClientConfig:
 
 
 class Client:
-    """Verified access to IPFS content through a chain of block sources."""
+    """Verified access to IPFS content through a chain of block sources.
+
+    Args:
+        store: the local store (a folder or a :class:`LocalStore`; default the user's store), always tried first.
+        gateways: trustless gateway URLs; None discovers them, False uses none.
+        kubo: also use a Kubo daemon (True: the discovered one; or its RPC address).
+        sources: the block sources to use instead, in order (the client closes them with itself).
+    """
 
     def __init__(self, store: str | Path | LocalStore | None = None,
                  gateways: list[str] | tuple[str, ...] | str | bool | None = None,
-                 kubo: str | bool = False, *, sources: list[BlockSource] | None = None) -> None:
+                 kubo: str | bool = False, *, sources: Sequence[BlockSource] | None = None) -> None:
         self.store = store if isinstance(store, LocalStore) else LocalStore(store)
+        self._custom = None if sources is None else tuple(sources)
         if sources is None:
             sources = [self.store]
             if kubo:
                 sources.append(KuboSource(None if kubo is True else kubo))
             if gateways is not False:
                 sources.append(GatewaySource(None if gateways in (None, True) else gateways))
-        self.source = MultiSource(sources)
+        self.source = MultiSource(list(sources))
         self.reader = UnixFSReader(self.source)
         gw = tuple(g.url for s in sources if isinstance(s, GatewaySource) for g in s.gateways)
         self.config = ClientConfig(str(self.store.path), gw if gw else False, kubo)
+        self._finalizer = weakref.finalize(self, _close_forgotten, tuple(self.source.sources))
+        self._finalizer.atexit = False  # _close_at_exit closes it while the I/O loop still runs
+        _open.add(self)
 
     def __reduce__(self) -> tuple:
-        c = self.config
-        return (Client, (c.store, c.gateways, c.kubo))
+        """Pickles as its configuration and custom sources (for dask workers); see :func:`shared_client`.
+
+        Raises:
+            NotPicklableError: a custom source cannot be pickled (naming it).
+        """
+        for source in self._custom or ():
+            try:
+                pickle.dumps(source)
+            except Exception as exc:  # noqa: BLE001 - pickle raises TypeError, PicklingError, AttributeError, …
+                raise NotPicklableError(f"{self!r} cannot be pickled: its source {getattr(source, 'name', source)!r} "
+                                        f"cannot ({exc})") from exc
+        return (shared_client, (pickle.dumps((self.config, self._custom)),))
 
     def __repr__(self) -> str:
-        return f"<Client {self.source.name}>"
+        return f"<Client {self.source.name}{' (closed)' if self.closed else ''}>"
 
-    # ---- async ------------------------------------------------------------------------------------------------------
+    # ---- lifetime ---------------------------------------------------------------------------------------------------
 
-    async def astat(self, path: str) -> Stat:
+    @property
+    def closed(self) -> bool:
+        """True once the client is closed."""
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        """Close the client's HTTP sessions; later reads raise :class:`ClientClosedError`. Closing twice does
+        nothing.
+
+        Raises:
+            SourceError: a source's session is open on an event loop that is not running.
+        """
+        bridge.run(self.aclose())
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`, from any event loop."""
+        if self._finalizer.detach() is not None:
+            await bridge.arun(_close_sources(self.source.sources))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClientClosedError(f"{self!r} is closed")
+
+    # ---- async, from any event loop (the work runs on the I/O loop) -------------------------------------------------
+
+    async def astat(self, path: Where) -> Stat:
+        """Async :meth:`stat`."""
+        return await bridge.arun(self._stat(path))
+
+    async def aread(self, path: Where, start: int = 0, end: int | None = None) -> bytes:
+        """Async :meth:`read`."""
+        return await bridge.arun(self._read(path, start, end))
+
+    async def afile(self, path: Where) -> IpfsFile:
+        """Async :meth:`file`."""
+        return await bridge.arun(self._file(path))
+
+    # ---- plain functions --------------------------------------------------------------------------------------------
+
+    def stat(self, path: Where) -> Stat:
+        """What is at an IPFS path.
+
+        Returns:
+            Its :class:`Stat`: CID, type ("file", "directory", …) and size.
+
+        Raises:
+            IpfsPathError: ``path`` is no IPFS path. PathError: it does not resolve. BlockNotFoundError: no source
+                has a block on the way. ClientClosedError: the client is closed.
+        """
+        return bridge.run(self._stat(path))
+
+    def read(self, path: Where, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes [start, end) of the file at an IPFS path, verified.
+
+        Returns:
+            The bytes (fewer at the end of the file).
+
+        Raises:
+            As :meth:`stat`; ValueError for a range outside the file.
+        """
+        return bridge.run(self._read(path, start, end))
+
+    def listdir(self, path: Where) -> list[DirEntry]:
+        """The entries of the directory at an IPFS path.
+
+        Returns:
+            Its :class:`DirEntry` list (HAMT shards read whole).
+
+        Raises:
+            As :meth:`stat`.
+        """
+        return bridge.run(self._listdir(path))
+
+    def file(self, path: Where) -> IpfsFile:
+        """A file's byte ranges (size known, data read on demand), for lazy volumes and file-like access.
+
+        Returns:
+            An :class:`IpfsFile` holding the file's first bytes.
+
+        Raises:
+            As :meth:`stat`; IsADirectoryError when the path is not a file.
+        """
+        return bridge.run(self._file(path))
+
+    # ---- on the I/O loop --------------------------------------------------------------------------------------------
+
+    async def _stat(self, path: Where) -> Stat:
+        self._check_open()
         where = parse_ipfs_path(path)
         return await self.reader.stat(where.cid, where.path)
 
-    async def aread(self, path: str, start: int = 0, end: int | None = None) -> bytes:
+    async def _read(self, path: Where, start: int, end: int | None) -> bytes:
+        self._check_open()
         where = parse_ipfs_path(path)
         return await self.reader.read(where.cid, start, end, path=where.path)
 
-    async def afile(self, path: str) -> IpfsFile:
+    async def _listdir(self, path: Where) -> list[DirEntry]:
+        self._check_open()
+        where = parse_ipfs_path(path)
+        return await self.reader.listdir(where.cid, where.path)
+
+    async def _file(self, path: Where) -> IpfsFile:
+        self._check_open()
         where = parse_ipfs_path(path)
         stat, head = await self.reader.head(where.cid, where.path)  # one round trip: the path, the root, the first leaves
         if stat.type != "file":
             raise IsADirectoryError(f"{path} is a {stat.type}, not a file")
-        return IpfsFile(self, path, stat.cid, stat.size, head)
-
-    # ---- plain functions --------------------------------------------------------------------------------------------
-
-    def stat(self, path: str) -> Stat:
-        return bridge.run(self.astat(path))
-
-    def read(self, path: str, start: int = 0, end: int | None = None) -> bytes:
-        """Bytes [start, end) of the file at an IPFS path, verified."""
-        return bridge.run(self.aread(path, start, end))
-
-    def listdir(self, path: str) -> list[DirEntry]:
-        where = parse_ipfs_path(path)
-        return bridge.run(self.reader.listdir(where.cid, where.path))
-
-    def file(self, path: str) -> IpfsFile:
-        """A file's byte ranges (size known, data read on demand), for lazy volumes and file-like access."""
-        return bridge.run(self.afile(path))
+        return IpfsFile(self, str(path), stat.cid, stat.size, head)
 
 
 class IpfsFile:
@@ -106,25 +234,95 @@ class IpfsFile:
         self.head = head
 
     async def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the file, verified (from any event loop).
+
+        Returns:
+            The bytes.
+
+        Raises:
+            BlockNotFoundError: no source has a block of the range. ClientClosedError: the client is closed.
+        """
         if end <= len(self.head):
             return self.head[start:end]
-        return await self.client.reader.read(self.cid, start, end)
+        return await bridge.arun(self.client._read(self.cid, start, end))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (IpfsFile, (self.client, self.name, self.cid, self.size, self.head))
 
 
+async def _close_sources(sources: Sequence[BlockSource]) -> None:
+    """Close every source that has a ``close`` (those holding connections), each even if another fails.
+
+    Raises:
+        Exception: the first failure.
+    """
+
+    async def close(source: Any) -> None:
+        result = source.close()
+        if inspect.isawaitable(result):
+            await result
+
+    outcomes = await asyncio.gather(*(close(s) for s in sources if hasattr(s, "close")), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _close_forgotten(sources: tuple[BlockSource, ...]) -> None:
+    """The finalizer of a client nobody holds: close its sessions on the I/O loop, without waiting (a finalizer
+    runs on whichever thread freed the client, the I/O loop's own included)."""
+    bridge.submit(_close_sources(sources))
+
+
+_open: weakref.WeakSet[Client] = weakref.WeakSet()
+_shared: dict[bytes, Client] = {}
 _default: Client | None = None
 
 
+def shared_client(config: bytes) -> Client:
+    """This process's client of a pickled configuration (what an unpickled :class:`Client` is).
+
+    The first unpickling makes it; later ones (each task of a dask worker unpickles its arguments) return the same
+    client, with its sessions, until it is closed. It is closed at exit like any open client.
+
+    Returns:
+        The client.
+    """
+    client = _shared.get(config)
+    if client is None or client.closed:
+        settings, sources = pickle.loads(config)
+        fresh = (Client(settings.store, settings.gateways, settings.kubo) if sources is None
+                 else Client(settings.store, sources=sources))
+        client = _shared.setdefault(config, fresh)  # a thread that made one at the same time wins
+        if client.closed:
+            client = _shared[config] = fresh
+    return client
+
+
 def default_client() -> Client:
-    """The client used when none is given: the user's local store, then the discovered gateways."""
+    """The client used when none is given: the user's local store, then the discovered gateways.
+
+    Returns:
+        The default client (a new one if it was closed).
+    """
     global _default
-    if _default is None:
+    if _default is None or _default.closed:
         _default = Client()
     return _default
 
 
 def set_default_client(client: Client | None) -> None:
+    """Make ``client`` the default client (None: a new default is made when next needed)."""
     global _default
     _default = client
+
+
+def _close_at_exit() -> None:
+    """Close every client still open. atexit runs hooks in reverse order of registration, and this module registers
+    after importing the bridge, so the I/O loop still runs."""
+    for client in list(_open):
+        with contextlib.suppress(Exception):
+            bridge.run(client.aclose(), timeout=bridge.CANCEL_GRACE)
+
+
+atexit.register(_close_at_exit)

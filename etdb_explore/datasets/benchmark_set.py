@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from etdb_explore.content.client import Client, default_client
-from etdb_explore.datasets.download import DownloadReport, adownload, select_files
+from etdb_explore.datasets.download import DownloadReport, download, select_files
 from etdb_explore.datasets.safepaths import safe_join
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
@@ -104,7 +104,7 @@ class BenchmarkSet:
                     progress: bool = True) -> DownloadReport:
         """Download every frozen file into ``dest`` (verified, resumable), then check it against its frozen CID."""
         index = self.as_index()
-        report = bridge.run(adownload(index, None, dest, workers, client, progress=progress))
+        report = download(index, None, dest, workers, client, progress=progress)
         for path, problem in self.verify(dest).items():
             report.failed[path] = problem
         return report

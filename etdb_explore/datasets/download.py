@@ -224,7 +224,13 @@ def _record(manifest: dict[str, dict[str, str]], row: pd.Series, rel: str, cid: 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
                     workers: int = 4, client: Client | None = None, dry_run: bool = False,
                     progress: bool = True) -> DownloadReport:
-    """The coroutine behind :func:`download` (same arguments and result), for use on an event loop."""
+    """Async :func:`download` (same arguments and result), from any event loop: it runs on the I/O loop, and
+    cancelling it stops the download (``.part`` files stay, to be resumed)."""
+    return await bridge.arun(_download(selection, kinds, dest, workers, client, dry_run, progress))
+
+
+async def _download(selection: Index, kinds: Iterable[str] | str | None, dest: str | Path, workers: int,
+                    client: Client | None, dry_run: bool, progress: bool) -> DownloadReport:
     client = client or default_client()
     dest = Path(dest)
     files = select_files(selection, kinds)
@@ -273,7 +279,8 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
     """Download the files of a selection; ``kinds`` (default all) as :mod:`etdb_explore.records.kinds` reads them
     (``"tiltseries"``, ``"reconstruction"``, …; ``"tilt-series"``, ``"reconstructions"``, ``"images"`` too).
 
-    Verified, concurrent (``workers`` files at once), resumable and atomic; ``dry_run`` only sizes the job.
+    Verified, concurrent (``workers`` files at once), resumable and atomic; ``dry_run`` only sizes the job. Ctrl-C
+    stops it: files being fetched stay as ``.part`` files, and the next run resumes them.
 
     Returns:
         A :class:`DownloadReport`: files fetched, skipped (already complete), failed (with the reason), bytes, and
@@ -281,8 +288,9 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
 
     Raises:
         KindError: an unknown kind. A file that fails is reported in ``failed``, not raised.
+        KeyboardInterrupt: Ctrl-C (the download was stopped).
     """
-    return bridge.run(adownload(selection, kinds, dest, workers, client, dry_run, progress))
+    return bridge.run(_download(selection, kinds, dest, workers, client, dry_run, progress))
 
 
 def report_dict(report: DownloadReport) -> dict[str, Any]:

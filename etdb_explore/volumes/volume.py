@@ -82,7 +82,8 @@ class Volume:
 
     @classmethod
     async def aopen(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
-        return cls(source, await read_header(source), metadata, **options)
+        """Async :meth:`open`, from any event loop."""
+        return cls(source, await bridge.arun(read_header(source)), metadata, **options)
 
     @classmethod
     def open(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
@@ -130,7 +131,7 @@ class Volume:
         return f"<{type(self).__name__} {self.source.name}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        return bridge.run(self.aget(key))
+        return bridge.run(self._get(key))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         data = self[...]
@@ -148,7 +149,10 @@ class Volume:
     # ---- reading ------------------------------------------------------------------------------------------------
 
     async def aget(self, key: Any) -> np.ndarray:
-        """Async ``vol[key]``."""
+        """Async ``vol[key]``, from any event loop: the reads (and the read-ahead they start) run on the I/O loop."""
+        return await bridge.arun(self._get(key))
+
+    async def _get(self, key: Any) -> np.ndarray:
         zk, yk, xk = _normalize_key(key, self.shape)
         zs = [zk] if isinstance(zk, int) else list(range(*zk.indices(self.shape[0])))
         out_bytes = len(zs) * self.header.slice_bytes

@@ -25,6 +25,7 @@ from etdb_explore.volumes.open import open_tiltseries, open_tomogram
 
 from ..ipfs.lying_gateway import LyingGateway
 from ..lab import lab_index
+from ..subprocesses import finish, start_python
 
 
 def test_open_tomogram_reads_header_then_only_needed_slices(demo, demo_shape, remote):
@@ -170,6 +171,58 @@ def test_download_cli_kill_and_resume(gateway, tmp_path, tmp_path_factory):
         leaf = 262144  # the .part was resumed from its last whole leaf, checked against the CID
         assert report["bytes"] == report["planned_bytes"] - done_bytes - part_bytes // leaf * leaf
         assert len(read_manifest(tmp_path / "dl")) == total and not list((tmp_path / "dl").rglob("*.part"))
+    finally:
+        bridge.run(proxy.__aexit__(None, None, None))
+
+
+INTERRUPTED = """
+import json, sys, time
+from pathlib import Path
+from etdb_explore import Client, download, load_index
+
+index, dest, store, gateway = sys.argv[1:]
+
+def parts():
+    return {p.name: p.stat().st_size for p in Path(dest).rglob("*.part")}
+
+with Client(store, [gateway]) as client:
+    try:
+        download(load_index(Path(index)), "tiltseries", dest, workers=1, client=client, progress=False)
+    except KeyboardInterrupt:
+        at_interrupt = parts()
+        time.sleep(1)  # a download going on in the background would grow (or finish) its .part meanwhile
+        print(json.dumps([at_interrupt, parts()]), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_download_and_the_next_run_resumes_it(gateway, tmp_path, tmp_path_factory):
+    """SIGINT to a real process downloading from a slow gateway on 127.0.0.1: the download stops at once (nothing
+    goes on in the background), its .part stays, and the CLI then resumes it and exits without unclosed sessions."""
+    store = LocalStore(tmp_path_factory.getbasetemp() / "data" / "etdb-explore" / "store")  # what gateway serves
+    lab = lab_index(store, tmp_path / "lab", _random_tiltseries, count=2, seed=7)
+    lab.to_snapshot(tmp_path / "lab-index")
+    proxy = LyingGateway(gateway, "slow")
+    bridge.run(proxy.__aenter__())
+    try:
+        dest = tmp_path / "dl"
+        victim = start_python(INTERRUPTED, tmp_path / "lab-index", dest, tmp_path / "s", proxy.url)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(_size(p) for p in dest.rglob("*.part")):
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGINT)
+        code, out, err = finish(victim, 30)
+        assert code == 0 and err == "", err
+        at_interrupt, a_second_later = json.loads(out)
+        assert at_interrupt and a_second_later == at_interrupt
+        done = sum(int(row["size"]) for row in read_manifest(dest).values())
+        again = subprocess.run([sys.executable, "-m", "etdb_explore", "download", "--source", str(tmp_path / "lab-index"),
+                                "--dest", str(dest), "--store", str(tmp_path / "s"), "--gateway", gateway, "--json",
+                                "--kinds", "tilt-series"], capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "Unclosed" not in again.stderr, again.stderr
+        report = json.loads(again.stdout)
+        leaf = 262144  # each .part resumed from its last whole leaf
+        parts = sum(size // leaf * leaf for size in at_interrupt.values())
+        assert report["bytes"] == report["planned_bytes"] - done - parts and not list(dest.rglob("*.part"))
     finally:
         bridge.run(proxy.__aexit__(None, None, None))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import struct
 import tracemalloc
@@ -108,6 +109,24 @@ def test_readahead_and_bounded_cache(volume_file):
     for z in range(10, 24):
         vol[z]
     assert len(vol._cache) * 40 * 56 * 2 <= vol.cache_bytes
+
+
+def test_async_indexing_on_a_notebooks_loop_then_plain_indexing(volume_file):
+    """``await vol.aget`` starts reading ahead; that read-ahead lives on the I/O loop, so plain indexing from the
+    same (blocked) notebook loop can use it."""
+    path, data = volume_file
+    source = CountingFile(path)
+    vol = Volume.open(source, readahead=2)
+
+    async def notebook_cell():
+        first = await vol.aget(0)
+        return first, vol[1], await vol.aget(slice(2, 4))
+
+    first, second, more = asyncio.run(notebook_cell())
+    np.testing.assert_array_equal(first, data[0])
+    np.testing.assert_array_equal(second, data[1])
+    np.testing.assert_array_equal(more, data[2:4])
+    assert [start for start, _ in source.ranges].count(1024 + 40 * 56 * 2) == 1  # section 1: read ahead once
 
 
 def test_pickles_and_dask(volume_file):

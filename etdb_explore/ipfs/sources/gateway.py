@@ -27,6 +27,7 @@ from etdb_explore.errors import BlockNotFoundError, SourceError, VerificationErr
 from etdb_explore.ipfs.formats.car import CarError, CarReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.sources.base import CarStream
+from etdb_explore.util.loopbound import LoopBound
 
 PUBLIC_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
 RAW_ACCEPT = "application/vnd.ipld.raw"
@@ -118,8 +119,7 @@ class GatewaySource:
         self.attempts = attempts or max(3, 2 * len(urls))
         self.gateways = [_Gateway(u) for u in urls]
         self.name = "gateways " + ", ".join(urls)
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session = LoopBound(f"the HTTP session of {self.name}", self._new_session, aiohttp.ClientSession.close)
         self.bytes_received = 0
 
     def __reduce__(self) -> tuple:
@@ -127,21 +127,24 @@ class GatewaySource:
         return (functools.partial(GatewaySource, concurrency=self.concurrency, timeout=self.timeout),
                 ([g.url for g in self.gateways],))
 
+    def _new_session(self) -> aiohttp.ClientSession:
+        """A session (and per-gateway limits) for the running loop."""
+        for g in self.gateways:
+            g.limit = asyncio.Semaphore(self.concurrency)
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10), sock_read=self.timeout),
+            connector=aiohttp.TCPConnector(limit=0), auto_decompress=False, read_bufsize=READ_BUFFER)
+
     async def _client(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10), sock_read=self.timeout),
-                connector=aiohttp.TCPConnector(limit=0), auto_decompress=False, read_bufsize=READ_BUFFER)
-            self._loop = loop
-            for g in self.gateways:
-                g.limit = asyncio.Semaphore(self.concurrency)
-        return self._session
+        return self._session.get()
 
     async def close(self) -> None:
-        if self._session is not None and self._loop is asyncio.get_running_loop():
-            await self._session.close()
-        self._session = None
+        """Close the HTTP session, on the loop it was made on (a later request opens a new one).
+
+        Raises:
+            SourceError: the session is open on another event loop that is not running.
+        """
+        await self._session.aclose()
 
     def _ranked(self) -> list[_Gateway]:
         now = time.monotonic()

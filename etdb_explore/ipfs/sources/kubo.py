@@ -12,6 +12,7 @@ Needs the ``kubo`` extra (``pip install etdb-explore[kubo]``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from etdb_explore.errors import BlockNotFoundError, EtdbError, SourceError
 from etdb_explore.ipfs.formats import dagpb
 from etdb_explore.ipfs.formats.car import read_car
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
+from etdb_explore.util.loopbound import LoopBound
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001"
 DEFAULT_TIMEOUT = 60.0  # seconds a daemon may look for one block (or one exported DAG)
@@ -99,23 +101,31 @@ class KuboSource:
         self.url = api_url(discover_api(api))
         self.name = f"Kubo RPC {self.url}"
         self.timeout = timeout
-        self._client: Any = None
+        self._client = LoopBound(f"the RPC client of {self.name}", self._new_client,
+                                  lambda client: client.close())
+
+    def __reduce__(self) -> tuple:
+        """Pickles as its configuration (for dask workers); the RPC client is made anew where it lands."""
+        return (functools.partial(KuboSource, timeout=self.timeout), (self.url,))
+
+    def _new_client(self) -> Any:
+        try:
+            import aioipfs
+        except ImportError as exc:
+            raise EtdbError("the Kubo source needs aioipfs: pip install 'etdb-explore[kubo]'") from exc
+        host, port = self.url.split("://", 1)[1].rsplit(":", 1)
+        return aioipfs.AsyncIPFS(host=host.strip("[]"), port=int(port), scheme=self.url.split("://", 1)[0])
 
     def _api(self) -> Any:
-        if self._client is None:
-            try:
-                import aioipfs
-            except ImportError as exc:
-                raise EtdbError("the Kubo source needs aioipfs: pip install 'etdb-explore[kubo]'") from exc
-            host, port = self.url.split("://", 1)[1].rsplit(":", 1)
-            self._client = aioipfs.AsyncIPFS(host=host.strip("[]"), port=int(port),
-                                             scheme=self.url.split("://", 1)[0])
-        return self._client
+        return self._client.get()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Close the RPC client's HTTP session, on the loop it was made on (a later call opens a new one).
+
+        Raises:
+            SourceError: the session is open on another event loop that is not running.
+        """
+        await self._client.aclose()
 
     async def _call(self, what: str, coro: Any, timeout: float | None = None) -> Any:
         import aiohttp

@@ -1,0 +1,108 @@
+"""The sync bridge: a timeout and Ctrl-C cancel the coroutine waited on, a forked child gets its own loop, and
+``arun`` awaits the I/O loop's work from any loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from etdb_explore.errors import EtdbError, RunTimeoutError
+from etdb_explore.util import bridge
+
+from ..subprocesses import finish, run_python, start_python
+
+
+def test_a_timeout_cancels_the_coroutine_and_names_it():
+    seen = []
+
+    async def slow_lookup():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    started = time.monotonic()
+    with pytest.raises(RunTimeoutError, match=r"slow_lookup did not finish within 0.2 s") as caught:
+        bridge.run(slow_lookup(), timeout=0.2)
+    assert isinstance(caught.value, (EtdbError, TimeoutError)) and seen == ["cancelled"]
+    assert time.monotonic() - started < 5
+    assert bridge.run(asyncio.sleep(0, "in time"), timeout=5) == "in time"
+
+    async def waits_for_itself():
+        return bridge.run(asyncio.sleep(0))
+
+    with pytest.raises(RuntimeError, match="from the I/O loop itself"):
+        bridge.run(waits_for_itself())
+
+
+CTRL_C = """
+import asyncio, sys, time
+from etdb_explore.util import bridge
+
+ticks = []
+
+async def work():
+    try:
+        while True:
+            ticks.append(1)
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        print("cancelled", flush=True)
+        raise
+
+print("started", flush=True)
+try:
+    bridge.run(work())
+except KeyboardInterrupt:
+    before = len(ticks)
+    time.sleep(0.5)  # work still running in the background would tick about 50 times now
+    print("interrupted; ticks since:", len(ticks) - before, flush=True)
+"""
+
+
+def test_ctrl_c_cancels_the_coroutine_it_interrupts():
+    process = start_python(CTRL_C)
+    assert process.stdout.readline() == "started\n"
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process, 30)
+    assert code == 0, err
+    assert out.splitlines() == ["cancelled", "interrupted; ticks since: 0"]
+
+
+FORK = """
+import asyncio, os
+from etdb_explore.util import bridge
+
+parent_loop = bridge.io_loop()
+assert bridge.run(asyncio.sleep(0, "parent")) == "parent"
+pid = os.fork()
+if pid == 0:  # the parent's I/O thread does not exist here: a plain call needs a loop of its own
+    os._exit(0 if bridge.run(asyncio.sleep(0, "child")) == "child" and bridge.io_loop() is not parent_loop else 1)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+print(bridge.run(asyncio.sleep(0, "parent again")), flush=True)
+"""
+
+
+def test_a_forked_child_gets_its_own_loop():
+    code, out, err = run_python(FORK, timeout=30)
+    assert code == 0, err
+    assert out.splitlines() == ["child exit 0", "parent again"]
+
+
+async def test_arun_awaits_the_io_loop_from_any_loop():
+    async def where():
+        return asyncio.get_running_loop()
+
+    assert await bridge.arun(where()) is bridge.io_loop() is not asyncio.get_running_loop()
+    with pytest.raises(KeyError, match="raised over there"):
+        await bridge.arun(_raise(KeyError("raised over there")))
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
