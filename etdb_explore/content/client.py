@@ -7,9 +7,9 @@
 Every byte is verified against its CID on the way in, whatever the source.
 
 Lifetimes, as in httpx: a client holds HTTP sessions. ``close()``, ``await aclose()`` or the end of a ``with`` /
-``async with`` block closes them, and a closed client refuses further reads. A client nobody holds any more is
-closed when it is garbage-collected, and every client still open (the default client too) is closed at exit.
-Sessions live on the I/O loop of :mod:`etdb_explore.util.bridge`, so the ``a*`` methods may be awaited from any
+``async with`` block closes them, and a closed client refuses further reads. The sessions of a client nobody holds
+any more are closed when it is garbage-collected, and every session still open (the default client's too) is closed
+at exit (see :mod:`etdb_explore.util.loopbound`). Sessions live on the I/O loop of :mod:`etdb_explore.util.bridge`, so the ``a*`` methods may be awaited from any
 event loop, and the plain ones work in a forked child. A pickled client travels as its configuration (its sources
 included); in one process, every client unpickled from one configuration is one client, so the tasks of a dask
 worker share its sessions.
@@ -18,11 +18,8 @@ worker share its sessions.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import inspect
 import pickle
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +55,8 @@ class Client:
         gateways: trustless gateway URLs; None discovers them, False uses none.
         kubo: also use a Kubo daemon (True: the discovered one; or its RPC address).
         sources: the block sources to use instead, in order (the client closes them with itself).
+
+    ``closed`` is True once the client is closed.
     """
 
     def __init__(self, store: str | Path | LocalStore | None = None,
@@ -75,9 +74,7 @@ class Client:
         self.reader = UnixFSReader(self.source)
         gw = tuple(g.url for s in sources if isinstance(s, GatewaySource) for g in s.gateways)
         self.config = ClientConfig(str(self.store.path), gw if gw else False, kubo)
-        self._finalizer = weakref.finalize(self, _close_forgotten, tuple(self.source.sources))
-        self._finalizer.atexit = False  # _close_at_exit closes it while the I/O loop still runs
-        _open.add(self)
+        self.closed = False
 
     def __reduce__(self) -> tuple:
         """Pickles as its configuration and custom sources (for dask workers); see :func:`shared_client`.
@@ -98,11 +95,6 @@ class Client:
 
     # ---- lifetime ---------------------------------------------------------------------------------------------------
 
-    @property
-    def closed(self) -> bool:
-        """True once the client is closed."""
-        return not self._finalizer.alive
-
     def close(self) -> None:
         """Close the client's HTTP sessions; later reads raise :class:`ClientClosedError`. Closing twice does
         nothing.
@@ -114,7 +106,8 @@ class Client:
 
     async def aclose(self) -> None:
         """Async :meth:`close`, from any event loop."""
-        if self._finalizer.detach() is not None:
+        if not self.closed:
+            self.closed = True
             await bridge.arun(_close_sources(self.source.sources))
 
     def __enter__(self) -> Client:
@@ -268,13 +261,6 @@ async def _close_sources(sources: Sequence[BlockSource]) -> None:
             raise outcome
 
 
-def _close_forgotten(sources: tuple[BlockSource, ...]) -> None:
-    """The finalizer of a client nobody holds: close its sessions on the I/O loop, without waiting (a finalizer
-    runs on whichever thread freed the client, the I/O loop's own included)."""
-    bridge.submit(_close_sources(sources))
-
-
-_open: weakref.WeakSet[Client] = weakref.WeakSet()
 _shared: dict[bytes, Client] = {}
 _default: Client | None = None
 
@@ -283,7 +269,7 @@ def shared_client(config: bytes) -> Client:
     """This process's client of a pickled configuration (what an unpickled :class:`Client` is).
 
     The first unpickling makes it; later ones (each task of a dask worker unpickles its arguments) return the same
-    client, with its sessions, until it is closed. It is closed at exit like any open client.
+    client, with its sessions, until it is closed; its sessions are closed at exit like any others.
 
     Returns:
         The client.
@@ -315,14 +301,3 @@ def set_default_client(client: Client | None) -> None:
     """Make ``client`` the default client (None: a new default is made when next needed)."""
     global _default
     _default = client
-
-
-def _close_at_exit() -> None:
-    """Close every client still open. atexit runs hooks in reverse order of registration, and this module registers
-    after importing the bridge, so the I/O loop still runs."""
-    for client in list(_open):
-        with contextlib.suppress(Exception):
-            bridge.run(client.aclose(), timeout=bridge.CANCEL_GRACE)
-
-
-atexit.register(_close_at_exit)

@@ -143,14 +143,14 @@ async def arun(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
-def submit(coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
-    """Start ``coro`` on the I/O loop without waiting for it (finalizers close sessions so: they must not block).
-    Submitted work is finished before the loop stops at exit.
+def submit(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop | None = None) -> concurrent.futures.Future:
+    """Start ``coro`` on ``loop`` (default the I/O loop) without waiting for it: finalizers close sessions so, since
+    they must not block. Submitted work is waited for before the I/O loop stops at exit.
 
     Returns:
         The coroutine's future.
     """
-    future = asyncio.run_coroutine_threadsafe(coro, io_loop())
+    future = asyncio.run_coroutine_threadsafe(coro, loop or io_loop())
     _submitted.add(future)
     future.add_done_callback(_submitted.discard)
     return future

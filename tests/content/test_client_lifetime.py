@@ -92,13 +92,13 @@ def test_a_forgotten_client_is_closed_by_its_finalizer(served, tmp_path):
     with no_resource_warnings():
         client = Client(tmp_path / "store", [url])
         assert client.read(cids[1]) == FILES[1]
-        gateway = weakref.ref(client.source.sources[-1])
+        session = weakref.ref(bridge.run(client.source.sources[-1]._client()))
         del client
         deadline = time.monotonic() + 10
-        while gateway() is not None and time.monotonic() < deadline:  # closing is handed to the I/O loop
+        while session() is not None and time.monotonic() < deadline:  # closed on the I/O loop, then freed
             gc.collect()
             time.sleep(0.01)
-        assert gateway() is None
+        assert session() is None
 
 
 def test_a_methods_awaited_on_other_loops_share_the_plain_calls_session(served, tmp_path):
