@@ -9,16 +9,15 @@ Every byte is verified against its CID on the way in, whatever the source.
 Lifetimes, as in httpx: a client holds HTTP sessions. ``close()``, ``await aclose()`` or the end of a ``with`` /
 ``async with`` block closes them, and a closed client refuses further reads. The sessions of a client nobody holds
 any more are closed when it is garbage-collected, and every session still open (the default client's too) is closed
-at exit (see :mod:`etdb_explore.util.loopbound`). Sessions live on the I/O loop of :mod:`etdb_explore.util.bridge`, so the ``a*`` methods may be awaited from any
-event loop, and the plain ones work in a forked child. A pickled client travels as its configuration (its sources
-included); in one process, every client unpickled from one configuration is one client, so the tasks of a dask
-worker share its sessions.
+at exit (see :mod:`etdb_explore.util.loopbound`). Sessions live on the I/O loop of :mod:`etdb_explore.util.bridge`,
+so the ``a*`` methods may be awaited from any event loop, and the plain ones work in a forked child. A pickled client
+travels as its configuration (its sources included); in one process, every client unpickled from one configuration
+is one client, so the tasks of a dask worker share its sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from etdb_explore.errors import ClientClosedError, NotPicklableError
 from etdb_explore.ipfs.dag.reader import DirEntry, Stat, UnixFSReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPath, parse_ipfs_path
-from etdb_explore.ipfs.sources.base import BlockSource, MultiSource
+from etdb_explore.ipfs.sources.base import BlockSource, ClosableSource, MultiSource
 from etdb_explore.ipfs.sources.gateway import GatewaySource
 from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
@@ -85,7 +84,7 @@ class Client:
         for source in self._custom or ():
             try:
                 pickle.dumps(source)
-            except Exception as exc:  # noqa: BLE001 - pickle raises TypeError, PicklingError, AttributeError, …
+            except Exception as exc:  # pickle raises TypeError, PicklingError, AttributeError, …
                 raise NotPicklableError(f"{self!r} cannot be pickled: its source {getattr(source, 'name', source)!r} "
                                         f"cannot ({exc})") from exc
         return (shared_client, (pickle.dumps((self.config, self._custom)),))
@@ -244,18 +243,13 @@ class IpfsFile:
 
 
 async def _close_sources(sources: Sequence[BlockSource]) -> None:
-    """Close every source that has a ``close`` (those holding connections), each even if another fails.
+    """Close every source holding connections, each even if another fails.
 
     Raises:
         Exception: the first failure.
     """
-
-    async def close(source: Any) -> None:
-        result = source.close()
-        if inspect.isawaitable(result):
-            await result
-
-    outcomes = await asyncio.gather(*(close(s) for s in sources if hasattr(s, "close")), return_exceptions=True)
+    outcomes = await asyncio.gather(*(s.close() for s in sources if isinstance(s, ClosableSource)),
+                                    return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome

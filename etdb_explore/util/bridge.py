@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 from collections.abc import Coroutine
@@ -193,10 +194,8 @@ def _stop_at_exit() -> None:
             await asyncio.wait(running, timeout=CANCEL_GRACE)
         await loop.shutdown_asyncgens()
 
-    try:
+    with contextlib.suppress(Exception):  # at exit, stopping the loop matters more than how winding down went
         run(wind_down(), timeout=3 * CANCEL_GRACE)
-    except Exception:  # noqa: BLE001 - at exit, stopping the loop matters more than how winding down went
-        pass
     loop.call_soon_threadsafe(loop.stop)
     thread.join(CANCEL_GRACE)
     if not thread.is_alive():

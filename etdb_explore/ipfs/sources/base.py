@@ -73,6 +73,15 @@ class CarStreamSource(BlockSource, Protocol):
 
 
 @runtime_checkable
+class ClosableSource(BlockSource, Protocol):
+    """A block source holding connections (GatewaySource, KuboSource); a Client closes its sources with itself."""
+
+    async def close(self) -> None:
+        """Close the source's connections (a later request opens new ones)."""
+        ...
+
+
+@runtime_checkable
 class BlockStore(BlockSource, Protocol):
     """A block source that holds blocks locally: it can tell whether it has one without fetching, and store one."""
 
