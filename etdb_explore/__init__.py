@@ -1,6 +1,7 @@
 """etdb-explore: a verified, notebook-first workbench for the Electron Tomography Database.
 
 The ETDB's metadata are signed OIP 0.42 Research-Tomogram records on the FLO blockchain; its files live on IPFS.
+The public API is ``__all__`` (listed in README.md); its names are imported on first use.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
         The :class:`Index`.
 
     Raises:
-        SourceError: a remote source failed. EtdbError: a snapshot folder is unreadable.
+        SourceError: a remote source failed.
+        EtdbError: a snapshot folder is missing, not a snapshot, or has an unreadable table (naming the file).
     """
     if source is None:
         from etdb_explore.demo import demo_index

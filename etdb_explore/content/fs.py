@@ -18,6 +18,14 @@ from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
 
 
 class EtdbFileSystem(AbstractFileSystem):
+    """The read-only ``etdb://`` filesystem; every byte comes through ``client`` (the default client if None),
+    verified.
+
+    Paths are any IPFS path :func:`~etdb_explore.ipfs.formats.paths.parse_ipfs_path` accepts, with or without
+    ``etdb://``. Errors are fsspec's: a path that does not resolve raises FileNotFoundError; blocks that cannot be
+    fetched truthfully raise BlockNotFoundError, SourceError or VerificationError.
+    """
+
     protocol = "etdb"
     root_marker = ""
 
@@ -40,6 +48,16 @@ class EtdbFileSystem(AbstractFileSystem):
             return super()._strip_protocol(path)
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """What is at ``path``.
+
+        Returns:
+            fsspec's info dict: ``name`` (``<cid>/<path>``), ``size``, ``type`` ("file" or "directory") and ``CID``.
+
+        Raises:
+            FileNotFoundError: the path does not resolve (a PathError is its cause).
+            IpfsPathError: ``path`` is no IPFS path.
+            BlockNotFoundError, SourceError, VerificationError: a block cannot be fetched truthfully.
+        """
         path = self._strip_protocol(path)
         try:
             stat = self.client.stat(path)
@@ -49,6 +67,14 @@ class EtdbFileSystem(AbstractFileSystem):
         return {"name": path, "size": stat.size, "type": kind, "CID": str(stat.cid)}
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """The entries of the directory at ``path`` (a file lists itself).
+
+        Returns:
+            Info dicts as :meth:`info` gives (``detail``), else paths.
+
+        Raises:
+            FileNotFoundError, IpfsPathError, BlockNotFoundError, SourceError, VerificationError: as :meth:`info`.
+        """
         path = self._strip_protocol(path)
         info = self.info(path)
         if info["type"] == "file":
@@ -67,6 +93,15 @@ class EtdbFileSystem(AbstractFileSystem):
                         **kwargs)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        """Bytes [start, end) of the file at ``path``, verified; negative offsets count from its end.
+
+        Returns:
+            The bytes (``b""`` for an empty range).
+
+        Raises:
+            FileNotFoundError, IpfsPathError, BlockNotFoundError, SourceError, VerificationError: as :meth:`info`.
+            PathError: ``path`` is a directory.
+        """
         path = self._strip_protocol(path)
         size = self.info(path)["size"]
         start = 0 if start is None else (start if start >= 0 else max(size + start, 0))
@@ -74,10 +109,20 @@ class EtdbFileSystem(AbstractFileSystem):
         return self.client.read(path, start, min(end, size)) if start < end else b""
 
     def ukey(self, path: str) -> str:
+        """A key that changes exactly when the content at ``path`` does.
+
+        Returns:
+            The CID at ``path``, as text.
+
+        Raises:
+            FileNotFoundError, IpfsPathError, BlockNotFoundError, SourceError, VerificationError: as :meth:`info`.
+        """
         return self.info(path)["CID"]
 
 
 class EtdbFile(AbstractBufferedFile):
+    """A read-only, buffered file object of :class:`EtdbFileSystem`: only the ranges read are fetched, verified."""
+
     def _fetch_range(self, start: int, end: int) -> bytes:
         end = min(end, self.size)
         return self.fs.client.read(self.path, start, end) if start < end else b""

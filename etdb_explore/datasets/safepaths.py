@@ -15,11 +15,17 @@ FORBIDDEN_CHARS = set('<>:"|?*\\') | {chr(i) for i in range(32)}
 
 
 def safe_relative_path(name: str, *, what: str = "file name") -> PurePosixPath:
-    """A relative POSIX path from an untrusted ``name``; UnsafePathError naming it if it is not one.
+    """A relative POSIX path from an untrusted ``name``.
 
     Refused: empty names, NUL and control characters, absolute paths, drive letters, ``..`` and ``.`` segments,
     backslashes and Windows-reserved characters or device names, components over 255 bytes, paths over 4000 bytes.
     The name is NFC-normalised so the same name always maps to the same file.
+
+    Returns:
+        The path, one part per ``/``-separated segment.
+
+    Raises:
+        UnsafePathError: naming ``name`` (as ``what``) and the reason it is refused.
     """
     if not isinstance(name, str) or not name:
         raise UnsafePathError(f"empty {what}")
@@ -44,7 +50,15 @@ def safe_relative_path(name: str, *, what: str = "file name") -> PurePosixPath:
 
 
 def safe_join(root: str | Path, name: str, *, what: str = "file name") -> Path:
-    """``root / name`` for an untrusted ``name``, guaranteed (also through symlinks) to stay inside ``root``."""
+    """``root / name`` for an untrusted ``name``, guaranteed (also through symlinks) to stay inside ``root``.
+
+    Returns:
+        The joined path (``root`` resolved; the last part not resolved).
+
+    Raises:
+        UnsafePathError: ``name`` is refused by :func:`safe_relative_path`, or resolves outside ``root`` through a
+            symbolic link.
+    """
     root = Path(root).resolve()
     target = root.joinpath(*safe_relative_path(name, what=what).parts)
     resolved = Path(os.path.realpath(target))

@@ -11,7 +11,11 @@ MAX_LENGTH = 1024
 
 
 def b58encode(data: bytes) -> str:
-    """Base58 encoding, leading zero bytes as '1'."""
+    """Base58 encoding of ``data``.
+
+    Returns:
+        The text, one '1' per leading zero byte (the empty string for no bytes).
+    """
     n = int.from_bytes(data, "big")
     out = []
     while n:

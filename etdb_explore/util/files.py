@@ -51,7 +51,8 @@ def atomic_open(path: str | Path, mode: str = "wb", *, fsync: bool = True, **ope
         A context manager yielding the open temporary file.
 
     Raises:
-        ValueError: ``mode`` does not write a new file. OSError: the folder is missing or not writable.
+        ValueError: ``mode`` does not write a new file.
+        OSError: the folder is missing or not writable.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files (mode 'w' or 'wb'), not mode {mode!r}")
@@ -68,7 +69,8 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[Path], Any], *,
         ``path`` as a Path.
 
     Raises:
-        OSError: the folder is missing or not writable; whatever the callable raises. ``path`` is then unchanged.
+        OSError: the folder is missing or not writable (``path`` is then unchanged).
+        Exception: whatever the callable raises (``path`` is then unchanged).
     """
     target = Path(path)
     with _replacing(target, fsync) as (fd, tmp):

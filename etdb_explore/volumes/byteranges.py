@@ -15,12 +15,24 @@ class ByteRanges(Protocol):
     size: int
 
     async def read(self, start: int, end: int) -> bytes:
-        """Bytes [start, end) of the file, exactly ``end - start`` of them."""
+        """Bytes [start, end) of the file.
+
+        Returns:
+            Exactly ``end - start`` bytes.
+
+        Raises:
+            Exception: whatever the implementation raises for a range it cannot deliver (EOFError,
+                VerificationError, BlockNotFoundError, ...).
+        """
         ...
 
 
 class LocalFile:
-    """Byte ranges of a local file (reads run in a worker thread)."""
+    """Byte ranges of a local file (reads run in a worker thread); the size is taken when it is made.
+
+    Raises:
+        OSError: ``path`` does not exist or cannot be read (FileNotFoundError, PermissionError).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -36,6 +48,15 @@ class LocalFile:
         return data
 
     async def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the file.
+
+        Returns:
+            Exactly ``end - start`` bytes.
+
+        Raises:
+            EOFError: the file now ends before ``end``.
+            OSError: the file cannot be opened or read.
+        """
         return await asyncio.to_thread(self._read, start, end)
 
     def __reduce__(self) -> tuple:

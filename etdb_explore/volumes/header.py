@@ -46,7 +46,12 @@ class MrcHeader:
 
 
 def section_bytes(mode: int, dtype: np.dtype, nx: int, ny: int) -> int:
-    """Bytes of one nx×ny section (mode 101 packs two 4-bit voxels per byte, rows padded to whole bytes)."""
+    """Bytes of one nx×ny section of MRC mode ``mode`` stored as ``dtype``.
+
+    Returns:
+        ``nx * ny * dtype.itemsize``; for mode 101 (two 4-bit voxels per byte, rows padded to whole bytes)
+        ``(nx + 1) // 2 * ny``.
+    """
     return (nx + 1) // 2 * ny if mode == 101 else nx * ny * dtype.itemsize
 
 
@@ -81,8 +86,14 @@ def _text(value: Any) -> str:
 async def read_header(source: ByteRanges) -> MrcHeader:
     """Fetch and check the header (1024 bytes + extended header) of an MRC file; nothing else is read.
 
-    Raises MrcError naming the file for a truncated file, an unknown mode, an absurd extended header, or
-    dimensions whose data size disagrees with the file size.
+    Returns:
+        The :class:`MrcHeader`.
+
+    Raises:
+        MrcError: naming the file, for a file shorter than a header, a header mrcfile cannot read, an unknown mode,
+            non-positive dimensions, an extended header larger than the file (or 64 MiB), or dimensions whose data
+            size disagrees with the file size.
+        EtdbError: whatever ``source.read`` raises (e.g. VerificationError, BlockNotFoundError for IPFS files).
     """
     name = source.name
     if source.size < HEADER_SIZE:

@@ -96,8 +96,13 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
         The :class:`Volume`, with the dataset's row as ``metadata`` (empty for a path).
 
     Raises:
-        EtdbError: no live index has the txid, or not exactly one dataset matches it, or the dataset has no
-            reconstruction. IpfsPathError: a string is neither a txid nor an IPFS path. MrcError: a bad MRC header.
+        EtdbError: the row has no txid, no live index has the txid, not exactly one dataset matches it, or the
+            dataset has no reconstruction.
+        IpfsPathError: a string is neither a txid nor an IPFS path.
+        TypeError: ``x`` is neither a row, a string nor a CID/IpfsPath.
+        PathError, IsADirectoryError: the path does not resolve, or leads to a directory.
+        BlockNotFoundError, SourceError, VerificationError: a block cannot be fetched truthfully.
+        MrcError: the file's MRC header is bad (see :func:`~etdb_explore.volumes.header.read_header`).
     """
     client = client or default_client()
     path = _ipfs_path(x)
@@ -152,7 +157,10 @@ def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None
         The :class:`TiltSeries` (``angles`` None and ``angle_source`` "unknown" when no source has them).
 
     Raises:
-        EtdbError: as :func:`open_tomogram`, or the dataset has no tilt-series. IpfsPathError, MrcError: as there.
+        EtdbError: as :func:`open_tomogram`, or the dataset has no tilt-series, or a tilt file found has a line
+            that is not a number (see :func:`parse_tilt_file`).
+        IpfsPathError, TypeError, PathError, IsADirectoryError, BlockNotFoundError, SourceError, VerificationError,
+            MrcError: as :func:`open_tomogram`.
     """
     client = client or default_client()
     path = _ipfs_path(x)

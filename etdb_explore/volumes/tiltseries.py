@@ -16,7 +16,14 @@ ANGLE_FIELD = "Alpha tilt"  # FEI1/FEI2 extended-header field of the stage tilt 
 
 
 def parse_tilt_file(text: str, name: str = "tilt file") -> np.ndarray:
-    """Angles (degrees) from an IMOD ``.rawtlt``/``.tlt`` file: one number per line, blank lines ignored."""
+    """Angles (degrees) from an IMOD ``.rawtlt``/``.tlt`` file: one number per line, blank lines ignored.
+
+    Returns:
+        A float64 array, one angle per non-blank line.
+
+    Raises:
+        EtdbError: naming ``name`` and the line, for a line that does not start with a number.
+    """
     angles = []
     for lineno, line in enumerate(text.splitlines(), 1):
         token = line.strip()
@@ -30,7 +37,12 @@ def parse_tilt_file(text: str, name: str = "tilt file") -> np.ndarray:
 
 
 def angles_from_extended_header(header: MrcHeader) -> np.ndarray | None:
-    """Per-section tilt angles stored in an FEI extended header, if there are any."""
+    """Per-section tilt angles stored in an FEI extended header (its "Alpha tilt" field).
+
+    Returns:
+        A float64 array, one angle per section; None when the header has no such field, too few entries, or
+        angles that are not finite or all equal.
+    """
     byte_order = header.header.mode.dtype.byteorder
     dtype = mrcfile.dtypes.get_ext_header_dtype(bytes(header.header.exttyp), byte_order)
     raw = header.extended_header.tobytes()
@@ -46,6 +58,10 @@ def angles_from_record(details: dict[str, Any], count: int) -> np.ndarray | None
 
     The record's fields are unsigned input: the number of angles they describe is computed, and compared with
     ``count``, before any array is made.
+
+    Returns:
+        A float64 array of ``count`` angles; None when the fields are missing, not numbers, inconsistent or
+        describe another number of angles.
     """
     try:
         lo, hi, step = (float(details[key]) for key in ("tiltMin", "tiltMax", "tiltStep"))
@@ -61,7 +77,11 @@ def angles_from_record(details: dict[str, Any], count: int) -> np.ndarray | None
 
 
 class TiltSeries(Volume):
-    """A tilt-series stack; ``angles[i]`` is the tilt (degrees) of section ``i``, ``angle_source`` says whence."""
+    """A tilt-series stack; ``angles[i]`` is the tilt (degrees) of section ``i``, ``angle_source`` says whence.
+
+    Raises:
+        EtdbError: ``angles`` is given and its length differs from the number of sections.
+    """
 
     def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
                  angles: np.ndarray | None = None, angle_source: str = "", **options: Any) -> None:
@@ -72,11 +92,25 @@ class TiltSeries(Volume):
         self.angle_source = angle_source if angles is not None else "unknown"
 
     def index_of(self, angle: float) -> int:
-        """The section whose tilt is nearest ``angle``."""
+        """The section whose tilt is nearest ``angle`` (degrees).
+
+        Returns:
+            The section's index.
+
+        Raises:
+            EtdbError: the angles are unknown (``angles`` is None).
+        """
         if self.angles is None:
             raise EtdbError(f"{self.source.name}: tilt angles unknown (no tilt file, extended header or record)")
         return int(np.argmin(np.abs(self.angles - angle)))
 
     def at_angle(self, angle: float) -> np.ndarray:
-        """The image taken nearest ``angle`` degrees."""
+        """The image taken nearest ``angle`` degrees.
+
+        Returns:
+            That section as a 2-D array.
+
+        Raises:
+            EtdbError: the angles are unknown; as :meth:`Volume.__getitem__` for the read.
+        """
         return self[self.index_of(angle)]
