@@ -94,6 +94,11 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``etdb-explore`` command line, one subcommand per ``cmd_*`` function.
+
+    Returns:
+        The parser; ``parse_args`` exits with code 2 on a usage error, as argparse does.
+    """
     parser = argparse.ArgumentParser(prog="etdb-explore", description="Explore the Electron Tomography Database.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -193,6 +198,16 @@ def _emit(table: Any, fmt: str, output: Path | None) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """``etdb-explore search``: load the index, filter it, and write the matching datasets.
+
+    Returns:
+        EXIT_OK when datasets match, EXIT_EMPTY when none does.
+
+    Raises:
+        EtdbError: the source failed (SourceError), a snapshot folder is unreadable, or parquet lacks ``--output``.
+        KeyError: a column in ``--columns`` does not exist.
+        OSError: the output cannot be written.
+    """
     from etdb_explore import load_index
 
     index = load_index(_source(args), refresh=args.refresh)
@@ -220,6 +235,15 @@ def _human(size: int) -> str:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    """``etdb-explore download``: download the files of the matching datasets (or, ``--dry-run``, plan it).
+
+    Returns:
+        EXIT_OK when every file was fetched or already complete, else EXIT_SOURCE (failures are printed).
+
+    Raises:
+        EtdbError: the index source failed.
+        OSError: the destination cannot be written.
+    """
     from etdb_explore import load_index
     from etdb_explore.datasets.download import download, report_dict
 
@@ -248,6 +272,15 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``etdb-explore demo``: build (once) the demo ETDB and run the main job on it.
+
+    Returns:
+        EXIT_OK.
+
+    Raises:
+        EtdbError: the demo cannot be read from the local store.
+        OSError: the demo folder cannot be written.
+    """
     from etdb_explore.demo.main_job import run_main_job
 
     summary = run_main_job(rebuild=args.rebuild, quiet=args.json, size=args.size)
@@ -257,6 +290,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``etdb-explore serve``: serve the local store as a trustless gateway until Ctrl-C.
+
+    Returns:
+        EXIT_OK once interrupted.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
     import asyncio
 
     from etdb_explore.ipfs.gateway_server import start_server
@@ -280,6 +321,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    """``etdb-explore add``: add files or folders to the local store (or only hash them) with Kubo's CIDs.
+
+    Returns:
+        EXIT_OK.
+
+    Raises:
+        EtdbError: ``--nocopy`` without ``--cid-version 1``.
+        OSError: a path cannot be read, or the store cannot be written.
+    """
     from etdb_explore.ipfs.build.importer import (
         KUBO_CIDV1,
         KUBO_DEFAULT,
@@ -305,6 +355,17 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_car(args: argparse.Namespace) -> int:
+    """``etdb-explore car export|import``: write a DAG of the store as a CAR file, or import one into the store.
+
+    Returns:
+        EXIT_OK.
+
+    Raises:
+        CarError, VerificationError: (import) the file is not a well-formed CAR, or a block does not match its CID.
+        CIDError, BlockNotFoundError, EtdbError: (export) a bad root CID, a block missing from the store, or a
+            malformed block.
+        OSError: a file cannot be read or written.
+    """
     from etdb_explore.ipfs.build.carfiles import export_car, import_car
     from etdb_explore.ipfs.sources.store import LocalStore
     from etdb_explore.util.bridge import run
@@ -321,6 +382,15 @@ def cmd_car(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``etdb-explore`` command with ``argv`` (default: ``sys.argv[1:]``), printing errors, not raising.
+
+    Returns:
+        The exit code: EXIT_OK (0), EXIT_EMPTY (1, nothing matched), EXIT_USAGE (2, also for KeyError and
+        ValueError) or EXIT_SOURCE (3, an EtdbError or OSError).
+
+    Raises:
+        SystemExit: from argparse, for ``--help`` or a usage error (code 2).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car,

@@ -1,4 +1,11 @@
-"""Exceptions raised by etdb-explore; each names the culprit (record, CID, source, file)."""
+"""Exceptions raised by etdb-explore; each names the culprit (record, CID, source, file).
+
+Every error raised on purpose is an :class:`EtdbError`. The ones users meet everywhere are here; those of one layer
+live next to the code raising them: ``MrcError`` (:mod:`etdb_explore.volumes.header`), ``KindError``
+(:mod:`etdb_explore.records.kinds`), ``IpfsPathError``, ``CIDError``, ``CarError``, ``DagPbError``, ``UnixFSError``
+(:mod:`etdb_explore.ipfs.formats`), ``PathError``, ``ByteRangeError``, ``ScopeError`` (:mod:`etdb_explore.ipfs.dag`).
+Most also derive from the built-in exception they refine (ValueError, KeyError, FileNotFoundError, IOError).
+"""
 
 from __future__ import annotations
 

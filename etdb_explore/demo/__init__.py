@@ -57,7 +57,14 @@ def demo_size(size: str | None = None) -> str:
 
 
 def demo_dir(size: str | None = None) -> Path:
-    """Where a demo ETDB's index lives (the platform's user data dir; ``demo-small`` for the small one)."""
+    """Where the demo ETDB of ``size`` (see :func:`demo_size`) lives; it may not exist yet.
+
+    Returns:
+        ``demo`` (full) or ``demo-<size>`` in the platform's user data dir.
+
+    Raises:
+        EtdbError: an unknown size.
+    """
     chosen = demo_size(size)
     name = "demo" if chosen == "full" else f"demo-{chosen}"
     return Path(platformdirs.user_data_dir("etdb-explore")) / name
@@ -80,6 +87,7 @@ def demo_index(rebuild: bool = False, store: LocalStore | None = None, size: str
 
     Raises:
         EtdbError: an unknown size.
+        OSError: the demo folder or the store cannot be written while building.
     """
     from etdb_explore.demo.build import build_demo
 

@@ -62,14 +62,21 @@ class DemoDataset:
 
     @property
     def sid(self) -> str:
+        """The dataset's sample id, as ETDB ones are made (``demo<day>-<n>``); its file names start with it."""
         return f"demo{self.date // 86400 % 10000:04d}-{self.index + 1}"
 
     @property
     def angles(self) -> np.ndarray:
+        """The tilt angles (degrees), -tilt_max to tilt_max by tilt_step."""
         return np.arange(-self.tilt_max, self.tilt_max + self.tilt_step / 2, self.tilt_step)
 
 
 def plan(seed: int = 2018, count: int = DATASETS) -> list[DemoDataset]:
+    """The parameters of ``count`` demo datasets, species in turn, the rest drawn from ``seed``.
+
+    Returns:
+        The datasets, the same for the same seed and count.
+    """
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
@@ -103,7 +110,14 @@ def _jpeg(path: Path, image: np.ndarray, size: int | None = None) -> None:
 
 
 def make_dataset(ds: DemoDataset, folder: Path, spec: PhantomSpec = PhantomSpec()) -> list[dict[str, Any]]:
-    """Write one dataset's files under ``folder``; returns their record file entries."""
+    """Write one dataset's files under ``folder`` (which must not hold a ``rawdata`` folder yet).
+
+    Returns:
+        Their record file entries (``fname``, ``fsize``, ``type``, ``subtype``, ...), in the record's order.
+
+    Raises:
+        OSError: ``folder`` cannot be written, or already has ``rawdata`` (FileExistsError).
+    """
     rng = np.random.default_rng(ds.seed)
     phantom = make_phantom(spec, rng)
     angles = ds.angles
@@ -142,7 +156,11 @@ def _build_one(args: tuple[DemoDataset, str, PhantomSpec]) -> list[dict[str, Any
 
 
 def demo_record(ds: DemoDataset, location: str, files: list[dict[str, Any]], key: PrivateKey) -> dict[str, Any]:
-    """The signed record of one dataset, in oipd's ``{"artifact", "meta"}`` form."""
+    """The record of one dataset stored at ``location``, signed with ``key``.
+
+    Returns:
+        The record in oipd's ``{"artifact", "meta"}`` form, its txid the double SHA-256 of its floData.
+    """
     details = {
         "date": ds.date, "NCBItaxID": ds.taxid, "artNotes": f"Tilt series notes: {ds.species} {ds.topic} (demo)\n",
         "scopeName": ds.scope, "speciesName": ds.species, "tiltSingleDual": 2 if ds.dual else 1,
@@ -165,7 +183,10 @@ def build_demo(folder: Path, store: LocalStore, seed: int = 2018, count: int = D
     """Generate ``count`` datasets of ``spec``'s size (in parallel, under ``folder``) and add each to ``store``.
 
     Returns:
-        The signed records, in oipd's ``{"artifact", "meta"}`` form.
+        The signed records, in oipd's ``{"artifact", "meta"}`` form (also written to ``folder/records.json``).
+
+    Raises:
+        OSError: ``folder`` or the store cannot be written.
     """
     folder.mkdir(parents=True, exist_ok=True)
     key = PrivateKey.from_seed(DEMO_KEY_SEED, "testnet")

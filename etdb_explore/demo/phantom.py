@@ -41,7 +41,11 @@ def _add_blob(volume: np.ndarray, center: np.ndarray, radius: float, density: fl
 
 
 def make_phantom(spec: PhantomSpec, rng: np.random.Generator) -> np.ndarray:
-    """A float32 density volume of one cell section, different for every ``rng`` state."""
+    """A density volume of one cell section, different for every ``rng`` state.
+
+    Returns:
+        A float32 array of ``spec.shape`` (z, y, x); about 1.0 for protein, 0 for ice, up to ~8 for gold.
+    """
     nz, ny, nx = spec.shape
     volume = np.zeros(spec.shape, dtype=np.float32)
     zz, yy, xx = np.ogrid[:nz, :ny, :nx]

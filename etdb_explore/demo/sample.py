@@ -63,7 +63,11 @@ def _files(rng: random.Random, sid: str, rec_id: int) -> list[dict[str, Any]]:
 
 
 def synthetic_artifact(rng: random.Random, i: int, publisher: str) -> dict[str, Any]:
-    """One unsigned Research-Tomogram artifact with realistic values."""
+    """One unsigned Research-Tomogram artifact with realistic values, the ``i``-th of ``publisher``.
+
+    Returns:
+        The artifact, normalized (see :func:`~etdb_explore.records.normalize_artifact`).
+    """
     species, taxid, _ = _weighted(rng, SPECIES)
     date = rng.randint(1104537600, 1514764800)  # 2005 .. 2018
     initials = "".join(w[0] for w in rng.choice(MICROSCOPISTS).replace(".", "").split()).lower()
@@ -97,7 +101,11 @@ def synthetic_artifact(rng: random.Random, i: int, publisher: str) -> dict[str, 
 
 
 def synthetic_records(n: int = ETDB_SIZE, seed: int = 42) -> list[dict[str, Any]]:
-    """``n`` signed records in oipd's ``{"artifact", "meta"}`` form, deterministic for a seed."""
+    """``n`` signed records, deterministic for a seed (the key too is derived from it).
+
+    Returns:
+        The records in oipd's ``{"artifact", "meta"}`` form.
+    """
     rng = random.Random(seed)
     key = PrivateKey.from_seed(f"{DEMO_SEED} {seed}", "testnet")
     out = []

@@ -22,10 +22,13 @@ def _interp_rows(plane: np.ndarray, coords: np.ndarray) -> np.ndarray:
 
 
 def project(volume: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
-    """Line integrals of ``volume`` (z, y, x) along the beam tilted by each angle about y: (n_angles, y, x).
+    """Line integrals of ``volume`` (z, y, x) along the beam tilted by each angle (degrees) about y.
 
     A tilted ray crosses each z plane once, at x = (x' - (z - cz)·sin θ) / cos θ, over a path of 1 / cos θ; so each
     projection is a sum over planes of a 1-D resampling.
+
+    Returns:
+        A float32 array (n_angles, y, x).
     """
     nz, ny, nx = volume.shape
     cz, cx = (nz - 1) / 2, (nx - 1) / 2
@@ -43,7 +46,11 @@ def project(volume: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
 
 
 def ramp_filter(projections: np.ndarray) -> np.ndarray:
-    """Ram-Lak filter along x (detector rows), with a Hann window against noise amplification."""
+    """Ram-Lak filter along x (detector rows), with a Hann window against noise amplification.
+
+    Returns:
+        The filtered projections, float32, of the same shape.
+    """
     n = projections.shape[-1]
     size = 1 << int(np.ceil(np.log2(2 * n)))
     freqs = np.fft.rfftfreq(size)
@@ -53,7 +60,11 @@ def ramp_filter(projections: np.ndarray) -> np.ndarray:
 
 
 def back_project(projections: np.ndarray, angles_deg: np.ndarray, nz: int) -> np.ndarray:
-    """Weighted back-projection of (n_angles, y, x) projections into a (nz, y, x) volume."""
+    """Weighted back-projection of (n_angles, y, x) projections taken at ``angles_deg``.
+
+    Returns:
+        A float32 volume (nz, y, x).
+    """
     filtered = ramp_filter(projections)
     _, ny, nx = projections.shape
     cz, cx = (nz - 1) / 2, (nx - 1) / 2
