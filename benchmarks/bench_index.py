@@ -62,8 +62,8 @@ def bench(n: int, repeat: int) -> None:
         print(f"  snapshot -> Index                           : {load:8.3f} s  ({load / baseline:.3f}x baseline,"
               f" {baseline / load:.0f}x faster)")
         verified = best(lambda: Index.from_snapshot(Path(tmp) / "snap", verify=True), repeat)
-        print(f"  snapshot -> Index, verified (as the cache)  : {verified:8.3f} s  ({verified / load:.1f}x the "
-              f"trusted load, {baseline / verified:.1f}x faster than baseline)")
+        print(f"  snapshot -> Index, verified (as the cache)  : {verified:8.3f} s  ({verified / baseline:.2f}x "
+              f"baseline, {verified / load:.0f}x the trusted load)")
         loaded = Index.from_snapshot(Path(tmp) / "snap")
     first = best(lambda: loaded.filter(**TYPICAL), 1)
     runs = [best(lambda: index.filter(**TYPICAL), 1) for _ in range(30)]

@@ -78,6 +78,12 @@ def typed(key: str, value: Any, where: str) -> Any:
     Raises:
         RecordError: naming ``where.key`` when Go could not have read ``value`` into that field.
     """
+    kind = type(value)  # the common cases first: a value of the field's Go type
+    if kind is str and key in STRING_FIELDS:
+        return value if value.isascii() else check_text(value, f"{where}.{key}")
+    if (kind is int and key in INT_FIELDS and -INT64 <= value < INT64) or (kind is bool and key in BOOL_FIELDS) or (
+            kind is float and key in FLOAT_FIELDS and math.isfinite(value)):
+        return value
     if key in STRING_FIELDS:
         if not isinstance(value, str):
             raise RecordError(f"{where}.{key}: {describe(value)} is not a string")
@@ -113,8 +119,8 @@ def _normalize_object(raw: Any, kind: str, where: str, depth: int) -> dict[str, 
             value = _normalize_object(value, canonical, f"{where}.{canonical}", depth + 1)
         elif canonical == "files":
             value = _normalize_files(value, f"{where}.files", depth + 1)
-        else:
-            value = typed(canonical, value, where)
+        elif type(value) is not str or canonical not in STRING_FIELDS or not value.isascii():
+            value = typed(canonical, value, where)  # (an ASCII string for a string field, the common case, is kept)
         if not value:  # Go's omitempty: 0, 0.0, false, "", empty list or object
             continue
         if canonical in known and known[canonical] != value:

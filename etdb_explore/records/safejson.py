@@ -119,14 +119,14 @@ def loads(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
         raise RecordError(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise RecordError(f"{what}: malformed JSON ({str(exc)[:200]})") from None
-    if _SURROGATE_ESCAPE.search(text) or _SURROGATE.search(text):
+    if _SURROGATE_ESCAPE.search(text) or (not text.isascii() and _SURROGATE.search(text)):
         check(value, what, max_depth)
     return value
 
 
 def check_text(value: str, where: str) -> str:
     """``value`` when it is valid Unicode; RecordError naming ``where`` when it holds a lone surrogate."""
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         raise RecordError(f"{where}: {describe(value)} is not valid Unicode (a lone surrogate)")
     return value
 
