@@ -128,15 +128,36 @@ class Client:
     # ---- async, from any event loop (the work runs on the I/O loop) -------------------------------------------------
 
     async def astat(self, path: Where) -> Stat:
-        """Async :meth:`stat`."""
+        """Async :meth:`stat`, from any event loop.
+
+        Returns:
+            The :class:`Stat`.
+
+        Raises:
+            As :meth:`stat`.
+        """
         return await bridge.arun(self._stat(path))
 
     async def aread(self, path: Where, start: int = 0, end: int | None = None) -> bytes:
-        """Async :meth:`read`."""
+        """Async :meth:`read`, from any event loop.
+
+        Returns:
+            The bytes.
+
+        Raises:
+            As :meth:`read`.
+        """
         return await bridge.arun(self._read(path, start, end))
 
     async def afile(self, path: Where) -> IpfsFile:
-        """Async :meth:`file`."""
+        """Async :meth:`file`, from any event loop.
+
+        Returns:
+            The :class:`IpfsFile`.
+
+        Raises:
+            As :meth:`file`.
+        """
         return await bridge.arun(self._file(path))
 
     # ---- plain functions --------------------------------------------------------------------------------------------
@@ -148,8 +169,12 @@ class Client:
             Its :class:`Stat`: CID, type ("file", "directory", …) and size.
 
         Raises:
-            IpfsPathError: ``path`` is no IPFS path. PathError: it does not resolve. BlockNotFoundError: no source
-                has a block on the way. ClientClosedError: the client is closed.
+            IpfsPathError: ``path`` is no IPFS path.
+            PathError: it does not resolve.
+            BlockNotFoundError: no source has a block on the way.
+            SourceError, VerificationError: a source failed or sent a block that does not match its CID, and no
+                other source had it.
+            ClientClosedError: the client is closed.
         """
         return bridge.run(self._stat(path))
 
@@ -160,7 +185,9 @@ class Client:
             The bytes (fewer at the end of the file).
 
         Raises:
-            As :meth:`stat`; ValueError for a range outside the file.
+            IpfsPathError, PathError, BlockNotFoundError, SourceError, VerificationError, ClientClosedError: as
+                :meth:`stat`; PathError also when the path is not a file.
+            ByteRangeError: ``start`` is negative or after ``end`` (a ValueError).
         """
         return bridge.run(self._read(path, start, end))
 
@@ -182,7 +209,9 @@ class Client:
             An :class:`IpfsFile` holding the file's first bytes.
 
         Raises:
-            As :meth:`stat`; IsADirectoryError when the path is not a file.
+            IpfsPathError, PathError, BlockNotFoundError, SourceError, VerificationError, ClientClosedError: as
+                :meth:`stat`.
+            IsADirectoryError: the path is not a file.
         """
         return bridge.run(self._file(path))
 
@@ -232,7 +261,9 @@ class IpfsFile:
             The bytes.
 
         Raises:
-            BlockNotFoundError: no source has a block of the range. ClientClosedError: the client is closed.
+            BlockNotFoundError, SourceError, VerificationError: a block of the range cannot be fetched truthfully.
+            ByteRangeError: ``start`` is negative or after ``end``.
+            ClientClosedError: the client is closed.
         """
         if end <= len(self.head):
             return self.head[start:end]
@@ -267,6 +298,9 @@ def shared_client(config: bytes) -> Client:
 
     Returns:
         The client.
+
+    Raises:
+        pickle.UnpicklingError: ``config`` is not a pickled configuration.
     """
     client = _shared.get(config)
     if client is None or client.closed:

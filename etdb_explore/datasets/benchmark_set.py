@@ -32,6 +32,8 @@ FORMAT = "etdb-explore-benchmark-set/1"
 
 @dataclass(frozen=True)
 class FrozenFile:
+    """One file of a benchmark set: its dataset's txid, IPFS path, CID and size when frozen, and its kind."""
+
     txid: str
     path: str  # <location>/<fname>
     cid: str
@@ -41,6 +43,10 @@ class FrozenFile:
 
 @dataclass
 class BenchmarkSet:
+    """A frozen selection: the filters that made it, its datasets' txids, every file pinned to its CID, and the
+    signed records; saved as JSON, materialised and checked anywhere. Make one with :meth:`freeze` or :meth:`load`.
+    """
+
     name: str
     filters: dict[str, Any]
     txids: list[str]
@@ -54,7 +60,17 @@ class BenchmarkSet:
     def freeze(cls, selection: Index, kinds: list[str] | str | None = None, *, name: str = "etdb-benchmark",
                filters: dict[str, Any] | None = None, description: str = "", client: Client | None = None
                ) -> BenchmarkSet:
-        """Resolve every selected file to its CID now (verified), so the set can never drift."""
+        """Freeze ``selection``'s files of ``kinds`` (all when None): each resolved to its CID now (verified), so the
+        set can never drift.
+
+        Returns:
+            The benchmark set, with the selection's signed records.
+
+        Raises:
+            KindError: an unknown kind.
+            PathError, BlockNotFoundError, SourceError, VerificationError, IpfsPathError: a file cannot be resolved
+                (see :meth:`Client.stat`).
+        """
         client = client or default_client()
         rows = select_files(selection, kinds)
 
@@ -71,14 +87,38 @@ class BenchmarkSet:
                    records)
 
     def to_dict(self) -> dict[str, Any]:
+        """The set as JSON-ready data (what :meth:`save` writes).
+
+        Returns:
+            A dict with ``format``, ``name``, ``description``, ``filters``, ``txids``, ``files`` and ``records``.
+        """
         return {"format": FORMAT, "name": self.name, "description": self.description, "filters": self.filters,
                 "txids": self.txids, "files": [asdict(f) for f in self.files], "records": self.records}
 
     def save(self, path: str | Path) -> Path:
+        """Write the set as JSON to ``path`` (atomically).
+
+        Returns:
+            ``path`` as a Path.
+
+        Raises:
+            OSError: ``path`` cannot be written.
+        """
         return atomic_write(path, json.dumps(self.to_dict(), indent=1, default=str, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> BenchmarkSet:
+        """Read a set written by :meth:`save`.
+
+        Returns:
+            The benchmark set.
+
+        Raises:
+            EtdbError: the file is not a benchmark set of this format.
+            OSError: ``path`` cannot be read.
+            ValueError: it is not JSON.
+            KeyError, TypeError: a set of this format lacks a field, or has one of the wrong type.
+        """
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise EtdbError(f"{path} is not an etdb-explore benchmark set ({data.get('format')!r})")
@@ -87,12 +127,17 @@ class BenchmarkSet:
 
     @property
     def total_bytes(self) -> int:
+        """Bytes of all the set's files."""
         return sum(f.size for f in self.files)
 
     # ---- materialising and checking -----------------------------------------------------------------------------
 
     def as_index(self) -> Index:
-        """The frozen records as an Index (signatures re-checked), with files pinned to the frozen CIDs."""
+        """The frozen records as an Index (signatures re-checked), with only the frozen files.
+
+        Returns:
+            The :class:`Index`; records whose signature fails are in its ``rejected`` table.
+        """
         index = Index.from_records([{"artifact": r, "meta": {"txid": t}} for t, r in self.records.items()],
                                    source=f"benchmark set {self.name}")
         frozen = {f.path for f in self.files}
@@ -102,7 +147,14 @@ class BenchmarkSet:
 
     def materialize(self, dest: str | Path, *, workers: int = 4, client: Client | None = None,
                     progress: bool = True) -> DownloadReport:
-        """Download every frozen file into ``dest`` (verified, resumable), then check it against its frozen CID."""
+        """Download every frozen file into ``dest`` (verified, resumable), then check it against its frozen CID.
+
+        Returns:
+            The :class:`DownloadReport`, with the problems :meth:`verify` finds added to ``failed``.
+
+        Raises:
+            As :func:`~etdb_explore.datasets.download.download`; UnsafePathError as :meth:`verify`.
+        """
         index = self.as_index()
         report = download(index, None, dest, workers, client, progress=progress)
         for path, problem in self.verify(dest).items():
@@ -113,6 +165,13 @@ class BenchmarkSet:
         """Problems of a local copy (missing, wrong size, CID mismatch), by path; empty when all is well.
 
         Each file's CID is recomputed from the local bytes with Kubo's profile of its frozen CID.
+
+        Returns:
+            ``{path: problem}``.
+
+        Raises:
+            UnsafePathError: a frozen path would leave ``dest`` (a tampered set file).
+            OSError: a local file cannot be read.
         """
         problems = {}
         for f in self.files:
@@ -140,6 +199,7 @@ class BenchmarkSet:
 
         Raises:
             KindError: an unknown kind.
+            MrcError, PathError, BlockNotFoundError, SourceError, VerificationError: a volume cannot be opened.
         """
         from etdb_explore.volumes.open import open_tomogram
 
@@ -155,8 +215,11 @@ class BenchmarkSet:
             The results, in the order of :attr:`files`.
 
         Raises:
-            KindError: an unknown kind. TypeError: ``client`` is not a content :class:`Client` (a dask client goes
-                to ``dask_client``). Whatever ``fn`` raises.
+            KindError: an unknown kind.
+            TypeError: ``client`` is not a content :class:`Client` (a dask client goes to ``dask_client``).
+            MrcError, PathError, BlockNotFoundError, SourceError, VerificationError: a volume cannot be opened or
+                read.
+            Exception: whatever ``fn`` raises.
         """
         if client is not None and not isinstance(client, Client):
             raise TypeError(f"client= takes the content Client, not {type(client).__name__}; pass a dask client "
@@ -176,7 +239,11 @@ class BenchmarkSet:
     # ---- ML metadata ---------------------------------------------------------------------------------------------
 
     def croissant(self, base_url: str = "https://ipfs.io/ipfs/") -> dict[str, Any]:
-        """Croissant (JSON-LD) metadata of the set, for ML tooling."""
+        """Croissant (JSON-LD) metadata of the set, for ML tooling; file URLs start with ``base_url``.
+
+        Returns:
+            The JSON-LD document as a dict: one FileObject per file, one RecordSet of the datasets' main fields.
+        """
         return {
             "@context": {"@vocab": "https://schema.org/", "cr": "http://mlcommons.org/croissant/",
                          "sc": "https://schema.org/", "dct": "http://purl.org/dc/terms/"},

@@ -57,7 +57,11 @@ def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.D
 
 
 def plan_by_kind(files: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """(files, bytes) of each kind (the records' file subtype; ``other`` when a record gives none) among ``files``."""
+    """How many files, and bytes, of each kind ``files`` holds.
+
+    Returns:
+        ``{kind: (files, bytes)}``, the kind being the records' file subtype (``other`` when a record gives none).
+    """
     kinds = files["subtype"].astype("string").fillna("other")
     sizes = files["fsize"].fillna(0).astype("int64").groupby(kinds).agg(["count", "sum"])
     return {str(kind): (int(row["count"]), int(row["sum"])) for kind, row in sizes.iterrows()}
@@ -76,14 +80,26 @@ class DownloadReport:
 
     @property
     def planned_bytes(self) -> int:
+        """Bytes of every file planned, of all kinds."""
         return sum(size for _, size in self.planned.values())
 
     @property
     def ok(self) -> bool:
+        """True when no file failed (nor was refused)."""
         return not self.failed
 
 
 def read_manifest(dest: Path) -> dict[str, dict[str, str]]:
+    """The ``manifest.csv`` of download folder ``dest``.
+
+    Returns:
+        ``{IPFS path: row}`` with the row's ``txid``, ``path``, ``cid``, ``size`` and ``sha256`` as text; empty when
+        there is no manifest.
+
+    Raises:
+        OSError: the manifest cannot be read.
+        KeyError: it has no ``path`` column.
+    """
     path = dest / MANIFEST
     if not path.exists():
         return {}
@@ -225,7 +241,14 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
                     workers: int = 4, client: Client | None = None, dry_run: bool = False,
                     progress: bool = True) -> DownloadReport:
     """Async :func:`download` (same arguments and result), from any event loop: it runs on the I/O loop, and
-    cancelling it stops the download (``.part`` files stay, to be resumed)."""
+    cancelling it stops the download (``.part`` files stay, to be resumed).
+
+    Returns:
+        The :class:`DownloadReport`.
+
+    Raises:
+        As :func:`download` (asyncio.CancelledError when cancelled).
+    """
     return await bridge.arun(_download(selection, kinds, dest, workers, client, dry_run, progress))
 
 
@@ -287,13 +310,23 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
         the plan per kind.
 
     Raises:
-        KindError: an unknown kind. A file that fails is reported in ``failed``, not raised.
+        KindError: an unknown kind.
+        OSError: ``dest`` cannot be made, or its manifest cannot be read.
         KeyboardInterrupt: Ctrl-C (the download was stopped).
+
+    A file that fails (a bad name, a source error, a wrong block, a full disk) is reported in ``failed``, not
+    raised; so is a manifest or ``metadata.json`` that cannot be written.
     """
     return bridge.run(_download(selection, kinds, dest, workers, client, dry_run, progress))
 
 
 def report_dict(report: DownloadReport) -> dict[str, Any]:
+    """``report`` as JSON-ready data (what ``etdb-explore download --json`` prints).
+
+    Returns:
+        ``dest``, the counts of files fetched and skipped, ``failed`` (path → reason), ``bytes``, ``planned_bytes``
+        and ``planned`` (kind → files, bytes).
+    """
     return {"dest": str(report.dest), "fetched": len(report.fetched), "skipped": len(report.skipped),
             "failed": report.failed, "bytes": report.bytes, "planned_bytes": report.planned_bytes,
             "planned": {k: {"files": n, "bytes": b} for k, (n, b) in report.planned.items()}}

@@ -111,6 +111,7 @@ class TiltSeries(Volume):
             That section as a 2-D array.
 
         Raises:
-            EtdbError: the angles are unknown; as :meth:`Volume.__getitem__` for the read.
+            EtdbError: the angles are unknown.
+            MrcError, VerificationError, BlockNotFoundError, SourceError: as :meth:`Volume.aget` for the read.
         """
         return self[self.index_of(angle)]

@@ -66,7 +66,13 @@ def _normalize_key(key: Any, shape: tuple[int, ...]) -> tuple[Any, ...]:
 
 
 class Volume:
-    """A lazily read MRC volume (z, y, x); ``np.asarray(vol)`` reads it all, ``vol[z]`` one section."""
+    """A lazily read MRC volume (z, y, x); ``np.asarray(vol)`` reads it all, ``vol[z]`` one section.
+
+    Indexing takes ints, slices and ``...`` per axis (see :meth:`aget` for what it returns and raises). Recent
+    sections stay in a cache of ``cache_bytes``; after each read the next ``readahead`` sections are read in the
+    background. ``metadata`` holds the dataset's row (empty when opened from a path); ``bytes_read`` counts the data
+    bytes read so far. Make volumes with :meth:`open` (or :func:`~etdb_explore.open_tomogram`).
+    """
 
     def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, readahead: int = DEFAULT_READAHEAD) -> None:
@@ -82,18 +88,38 @@ class Volume:
 
     @classmethod
     async def aopen(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
-        """Async :meth:`open`, from any event loop."""
+        """Async :meth:`open`, from any event loop.
+
+        Returns:
+            The volume.
+
+        Raises:
+            As :meth:`open`.
+        """
         return cls(source, await bridge.arun(read_header(source)), metadata, **options)
 
     @classmethod
     def open(cls, source: ByteRanges, metadata: dict[str, Any] | None = None, **options: Any) -> Volume:
-        """Read and check the header only; data are fetched on indexing."""
+        """The volume of the MRC file ``source``: its header is read and checked now, data are fetched on indexing.
+
+        Args:
+            metadata: kept as :attr:`metadata` (a dataset's row).
+            options: ``cache_bytes`` and ``readahead`` (see the class).
+
+        Returns:
+            The volume.
+
+        Raises:
+            MrcError: the header is bad (see :func:`~etdb_explore.volumes.header.read_header`).
+            EtdbError: what ``source.read`` raises (VerificationError, BlockNotFoundError, SourceError for IPFS).
+        """
         return bridge.run(cls.aopen(source, metadata, **options))
 
     # ---- array protocol -----------------------------------------------------------------------------------------
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(nz, ny, nx), from the header."""
         return self.header.shape
 
     @property
@@ -103,10 +129,12 @@ class Volume:
 
     @property
     def ndim(self) -> int:
+        """3."""
         return 3
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the whole volume as arrays of :attr:`dtype` (what ``np.asarray(vol)`` allocates)."""
         return int(np.prod(self.shape)) * self.dtype.itemsize
 
     @property
@@ -116,10 +144,12 @@ class Volume:
 
     @property
     def origin(self) -> tuple[float, float, float]:
+        """(x, y, z) origin from the header, in Å."""
         return self.header.origin
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The header's non-empty text labels."""
         return self.header.labels
 
     def __len__(self) -> int:
@@ -131,6 +161,7 @@ class Volume:
         return f"<{type(self).__name__} {self.source.name}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        """``vol[key]``: returns and raises as :meth:`aget`."""
         return bridge.run(self._get(key))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -149,7 +180,16 @@ class Volume:
     # ---- reading ------------------------------------------------------------------------------------------------
 
     async def aget(self, key: Any) -> np.ndarray:
-        """Async ``vol[key]``, from any event loop: the reads (and the read-ahead they start) run on the I/O loop."""
+        """Async ``vol[key]``, from any event loop: the reads (and the read-ahead they start) run on the I/O loop.
+
+        Returns:
+            A native-byte-order array of :attr:`dtype`; an int index drops its axis, as in numpy.
+
+        Raises:
+            IndexError: more than three indices, an index out of range, or one that is not an int, slice or ``...``.
+            MrcError: the sections asked for would take more than half the machine's memory, or a short read.
+            EtdbError: what ``source.read`` raises (VerificationError, BlockNotFoundError, SourceError for IPFS).
+        """
         return await bridge.arun(self._get(key))
 
     async def _get(self, key: Any) -> np.ndarray:
@@ -243,7 +283,14 @@ class Volume:
     # ---- out of core --------------------------------------------------------------------------------------------
 
     def to_dask(self, chunks: Any = None) -> Any:
-        """A dask array over this volume (default chunks: 8 whole sections); needs the ``dask`` extra."""
+        """A dask array over this volume (default chunks: 8 whole sections); needs the ``dask`` extra.
+
+        Returns:
+            The ``dask.array.Array``; computing a chunk indexes this volume (on a worker, its pickled copy).
+
+        Raises:
+            ImportError: dask is not installed.
+        """
         import dask.array as da
 
         ny, nx = self.shape[1:]
