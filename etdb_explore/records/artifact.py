@@ -139,12 +139,24 @@ def _normalize_files(raw: Any, where: str, depth: int) -> list[dict[str, Any]]:
 
 
 def normalize_artifact(raw: Any) -> dict[str, Any]:
-    """The canonical form of an artifact dict, in any spelling met in the wild."""
+    """The canonical form of an artifact dict, in any spelling met in the wild.
+
+    Returns:
+        A new dict: go-etdb's key spellings, Go's types, empty values dropped, unknown keys kept.
+
+    Raises:
+        RecordError: naming the field – not an object, a value Go could not have read into its field, a key given
+            twice with different values, file sizes beyond int64, or JSON nested too deep or not valid Unicode.
+    """
     return _normalize_object(raw, "artifact", "artifact", 1)
 
 
 def missing_fields(artifact: dict[str, Any]) -> list[str]:
-    """Mandatory fields (Table 1 of the ETDB paper) absent from a canonical artifact, plus files without fname."""
+    """Mandatory fields (Table 1 of the ETDB paper) absent from a canonical artifact, plus files without fname.
+
+    Returns:
+        Their dotted names (``details.speciesName``, ``storage.files[2].fname``); empty when none is missing.
+    """
     missing = []
     for dotted in MANDATORY:
         node: Any = artifact
@@ -173,5 +185,12 @@ def _in_go_order(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def serialize_artifact(artifact: dict[str, Any]) -> str:
-    """go-etdb's JSON of a canonical artifact (key order, omitempty, Go's escaping and number format)."""
+    """go-etdb's JSON of a canonical artifact (key order, omitempty, Go's escaping and number format).
+
+    Returns:
+        The compact JSON text, byte-exact with go-etdb's.
+
+    Raises:
+        ValueError, TypeError: ``artifact`` is not canonical (a non-finite float, a value of a non-JSON type).
+    """
     return gojson.dumps(_in_go_order(artifact, "artifact"))

@@ -44,10 +44,24 @@ def _checksum(payload: bytes) -> bytes:
 
 
 def b58check_encode(payload: bytes) -> str:
+    """Base58Check of ``payload`` (its first four bytes of SHA256d appended).
+
+    Returns:
+        The text.
+    """
     return b58encode(payload + _checksum(payload))
 
 
 def b58check_decode(text: str) -> bytes:
+    """Inverse of :func:`b58check_encode`.
+
+    Returns:
+        The payload, checksum removed.
+
+    Raises:
+        ValueError: the text is not base58 (see :func:`~etdb_explore.util.base58.b58decode`), or its checksum is
+            wrong.
+    """
     raw = b58decode(text)
     if len(raw) < 5 or _checksum(raw[:-4]) != raw[-4:]:
         raise ValueError(f"bad Base58Check checksum in {text!r}")
@@ -55,16 +69,32 @@ def b58check_decode(text: str) -> bytes:
 
 
 def hash160(data: bytes) -> bytes:
+    """RIPEMD160(SHA256(data)), the hash in P2PKH addresses.
+
+    Returns:
+        20 bytes.
+    """
     return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
 
 
 def pubkey_to_address(pubkey: bytes, network: Network = "mainnet") -> str:
-    """P2PKH address of a serialized (compressed or uncompressed) public key."""
+    """P2PKH address of a serialized (compressed or uncompressed) public key.
+
+    Returns:
+        The Base58Check address (``F…`` on mainnet, ``o…`` on testnet).
+    """
     return b58check_encode(bytes([NETWORKS[network].p2pkh]) + hash160(pubkey))
 
 
 def address_network(address: str) -> Network:
-    """The network of a P2PKH address; ValueError if it is not one."""
+    """The network of a P2PKH address.
+
+    Returns:
+        "mainnet" or "testnet".
+
+    Raises:
+        ValueError: ``address`` is not Base58Check, or not a FLO P2PKH address.
+    """
     raw = b58check_decode(address)
     for name, params in NETWORKS.items():
         if len(raw) == 21 and raw[0] == params.p2pkh:
@@ -86,7 +116,11 @@ def _varstr(data: bytes) -> bytes:
 
 
 def message_hash(message: str | bytes) -> bytes:
-    """Double SHA-256 of the FLO signed-message envelope of ``message``."""
+    """Double SHA-256 of the FLO signed-message envelope of ``message`` (text is encoded as UTF-8).
+
+    Returns:
+        32 bytes: what a signature signs.
+    """
     if isinstance(message, str):
         message = message.encode("utf-8")
     envelope = _varstr(MESSAGE_MAGIC) + _varstr(message)
@@ -103,17 +137,34 @@ class PrivateKey:
 
     @classmethod
     def generate(cls, network: Network = "mainnet") -> PrivateKey:
+        """A new random key.
+
+        Returns:
+            The key, compressed.
+        """
         return cls(coincurve.PrivateKey().secret, network)
 
     @classmethod
     def from_seed(cls, seed: str | bytes, network: Network = "mainnet") -> PrivateKey:
-        """A deterministic key derived by SHA-256 of ``seed`` (for demos and tests, never for real funds)."""
+        """A deterministic key derived by SHA-256 of ``seed`` (for demos and tests, never for real funds).
+
+        Returns:
+            The key, compressed.
+        """
         if isinstance(seed, str):
             seed = seed.encode()
         return cls(coincurve.PrivateKey(hashlib.sha256(seed).digest()).secret, network)
 
     @classmethod
     def from_wif(cls, wif: str) -> PrivateKey:
+        """The key of a WIF text, as flod's ``dumpprivkey`` gives it.
+
+        Returns:
+            The key, with the network and compression the WIF says.
+
+        Raises:
+            ValueError: not Base58Check, a version byte of neither FLO network, or a payload of the wrong length.
+        """
         raw = b58check_decode(wif)
         version, body = raw[0], raw[1:]
         network = next((n for n, p in NETWORKS.items() if p.wif == version), None)
@@ -126,19 +177,30 @@ class PrivateKey:
         raise ValueError("WIF payload must be 32 bytes (+0x01 when compressed)")
 
     def to_wif(self) -> str:
+        """The key as WIF (what :meth:`from_wif` reads, flod's ``importprivkey`` takes).
+
+        Returns:
+            The WIF text.
+        """
         suffix = b"\x01" if self.compressed else b""
         return b58check_encode(bytes([NETWORKS[self.network].wif]) + self.secret + suffix)
 
     @property
     def public_key(self) -> bytes:
+        """The serialized secp256k1 public key (33 bytes compressed, else 65)."""
         return coincurve.PrivateKey(self.secret).public_key.format(compressed=self.compressed)
 
     @property
     def address(self) -> str:
+        """The key's P2PKH address on its network."""
         return pubkey_to_address(self.public_key, self.network)
 
     def sign_message(self, message: str | bytes) -> str:
-        """Base64 compact recoverable signature of ``message``, as flod's ``signmessage`` returns it."""
+        """Sign ``message`` as flod's ``signmessage`` does.
+
+        Returns:
+            The base64 compact recoverable signature (65 bytes).
+        """
         sig = coincurve.PrivateKey(self.secret).sign_recoverable(message_hash(message), hasher=None)
         header = 27 + sig[64] + (4 if self.compressed else 0)
         return base64.b64encode(bytes([header]) + sig[:64]).decode("ascii")
@@ -168,7 +230,11 @@ def _address_hash160(address: str) -> bytes:
 
 
 def verify_message(address: str, signature: str, message: str | bytes) -> bool:
-    """True when ``signature`` over ``message`` was made by the key of ``address`` (False for anything else)."""
+    """Whether ``signature`` over ``message`` was made by the key of ``address``.
+
+    Returns:
+        True when it was; False for anything else (a bad address or signature, of any type), never raising.
+    """
     if not isinstance(address, str) or not isinstance(signature, str):
         return False
     try:

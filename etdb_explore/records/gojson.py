@@ -17,11 +17,23 @@ _ESCAPES.update({ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
 
 
 def go_string(text: str) -> str:
+    """``text`` as a Go JSON string literal.
+
+    Returns:
+        The quoted, escaped text.
+    """
     return '"' + text.translate(_ESCAPES) + '"'
 
 
 def go_float(value: float) -> str:
-    """Go's ``strconv.FormatFloat(f, 'f' or 'e', -1, 64)`` choice as encoding/json makes it."""
+    """Go's ``strconv.FormatFloat(f, 'f' or 'e', -1, 64)`` choice as encoding/json makes it.
+
+    Returns:
+        The shortest text that reads back as ``value`` (``5``, ``0.25``, ``1e-7``, ``1e+21``).
+
+    Raises:
+        ValueError: ``value`` is NaN or infinite (Go refuses them too).
+    """
     if not math.isfinite(value):
         raise ValueError(f"Go's JSON encoder cannot write {value!r}")
     if value == 0:
@@ -38,7 +50,15 @@ def go_float(value: float) -> str:
 
 
 def dumps(value: Any) -> str:
-    """Serialize ``value`` (dict, list, str, int, float, bool, None) the way Go's ``json.Marshal`` does."""
+    """Serialize ``value`` (dict, list, tuple, str, int, float, bool, None) the way Go's ``json.Marshal`` does.
+
+    Returns:
+        The compact JSON text, dict keys in their own order.
+
+    Raises:
+        ValueError: a float is NaN or infinite.
+        TypeError: a value of another type.
+    """
     if isinstance(value, str):
         return go_string(value)
     if isinstance(value, bool):

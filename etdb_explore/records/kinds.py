@@ -32,7 +32,11 @@ class KindError(EtdbError, ValueError):
 
 
 def valid_kinds() -> str:
-    """The accepted kinds, for messages and help texts."""
+    """The accepted kinds, for messages and help texts.
+
+    Returns:
+        The subtypes and the groups, comma-separated.
+    """
     return ", ".join([*SUBTYPES, *GROUPS])
 
 

@@ -38,9 +38,16 @@ class Part:
 
     @property
     def preimage(self) -> str:
+        """The text the part's signature signs: ``<part>-<max>-<floAddress>-<reference>-<data>``."""
         return f"{self.part}-{self.max}-{self.address}-{self.reference}-{self.data}"
 
     def verify(self) -> bool:
+        """Check the part's signature against its address (part 0 may also sign 64 zeros as its reference, as oipd
+        accepts).
+
+        Returns:
+            True when it verifies, else False (never raising).
+        """
         if flo.verify_message(self.address, self.signature, self.preimage):
             return True
         # oipd also accepts part 0 signed with 64 zeros as its reference.
@@ -49,10 +56,20 @@ class Part:
         )
 
     def to_flodata(self) -> str:
+        """The part as a transaction's floData (what :func:`parse_part` reads).
+
+        Returns:
+            ``oip-mp(<part>,<max>,<floAddress>,<reference>,<signature>):<data>``.
+        """
         return f"oip-mp({self.part},{self.max},{self.address},{self.reference},{self.signature}):{self.data}"
 
 
 def is_multipart(flodata: str) -> bool:
+    """Whether a transaction's floData is a multipart part (it starts ``oip-mp(``); the header is not checked.
+
+    Returns:
+        True or False.
+    """
     return flodata.startswith("oip-mp(")
 
 
@@ -94,7 +111,11 @@ def _utf8_chunks(data: bytes, first: int, later: int) -> list[bytes]:
 
 
 def split_flodata(flodata: str) -> list[str]:
-    """The data chunks go-etdb would publish: one when it fits in a transaction, else 840 then 790 bytes each."""
+    """The data chunks go-etdb would publish: one when it fits in a transaction, else 840 then 790 bytes each.
+
+    Returns:
+        The chunks (``[flodata]`` when it fits); no UTF-8 character is cut.
+    """
     raw = flodata.encode("utf-8")
     if len(raw) <= MAX_FLO_DATA:
         return [flodata]
@@ -102,9 +123,16 @@ def split_flodata(flodata: str) -> list[str]:
 
 
 def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) -> list[str]:
-    """Sign and ``send`` each part in order (``send`` publishes floData and returns its txid); returns the txids.
+    """Sign and ``send`` each part in order (``send`` publishes floData and returns its txid).
 
     A message that fits in one transaction is sent as it is.
+
+    Returns:
+        The txids, part 0's first.
+
+    Raises:
+        MultipartError: the message needs more than 1000 parts (nothing is sent).
+        Exception: whatever ``send`` raises (the parts sent before stay sent).
     """
     chunks = split_flodata(flodata)
     if len(chunks) == 1:
@@ -121,7 +149,14 @@ def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) ->
 
 
 def group_key(part: Part) -> str:
-    """The key grouping the parts of one message: part 0's txid, as later parts give it, cut to 10 characters."""
+    """The key grouping the parts of one message: part 0's txid, as later parts give it, cut to 10 characters.
+
+    Returns:
+        The key.
+
+    Raises:
+        MultipartError: ``part`` is a part 0 without a txid.
+    """
     if part.part == 0:
         if not part.txid:
             raise MultipartError("part 0 needs its txid to group the later parts")
@@ -156,7 +191,7 @@ class MultipartAssembler:
 
         Raises:
             MultipartError: naming the transaction – the signature does not verify, a duplicate or conflicting
-            part, a part disagreeing with its part 0.
+                part, a part disagreeing with its part 0, a part 0 without a txid.
         """
         if not part.verify():
             raise MultipartError(f"transaction {part.txid or '?'}: part {part.part} signature does not verify "
@@ -182,8 +217,11 @@ class MultipartAssembler:
         return parts[0].txid or key, "".join(parts[i].data for i in range(part.max + 1))
 
     def incomplete(self) -> dict[str, list[int]]:
-        """Reference → the part numbers still missing, for groups not yet complete (before part 0 is in: of the
-        claim with the most parts)."""
+        """The parts still missing from the messages not yet complete.
+
+        Returns:
+            ``{reference: missing part numbers}`` (before part 0 is in: of the claim with the most parts).
+        """
         missing = {}
         for key, group in self._groups.items():
             (_, max_), parts = max(group.claims.items(), key=lambda c: (c[0] == group.owner, len(c[1])))

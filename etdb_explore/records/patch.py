@@ -125,7 +125,14 @@ def apply_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
 
 
 def squashed_to_operations(squashed: dict[str, Any]) -> list[dict[str, Any]]:
-    """media-protocol's ``{"replace": [{path, value}], "add": [...], "remove": [...]}`` as RFC 6902 operations."""
+    """media-protocol's ``{"replace": [{path, value}], "add": [...], "remove": [...]}`` as RFC 6902 operations.
+
+    Returns:
+        The operations: removes, then replaces, then adds; dotted paths become JSON pointers.
+
+    Raises:
+        RecordError: a kind is not a list of objects, or a path is not a string.
+    """
     ops = []
     for kind in ("remove", "replace", "add"):
         entries = squashed.get(kind) or []

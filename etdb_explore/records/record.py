@@ -39,6 +39,9 @@ class Change:
     def from_json(cls, obj: Any, where: str) -> Change:
         """A change from its JSON form (``dataclasses.asdict``, as snapshots keep it).
 
+        Returns:
+            The change (its signature not checked: see :meth:`verify`).
+
         Raises:
             RecordError: naming ``where`` when a member is missing or of the wrong type.
         """
@@ -55,7 +58,11 @@ class Change:
                    _text(obj.get("signature"), f"{where} signature"))
 
     def verify(self, publisher: str) -> bool:
-        """True when the change's signature verifies for ``publisher`` (an edit's or a deactivation's preimage)."""
+        """Check the change's signature for ``publisher`` (over an edit's or a deactivation's preimage).
+
+        Returns:
+            True when it verifies; False otherwise (never raising).
+        """
         preimage = f"{self.original}-{self.timestamp}" if self.kind == "edit" else \
             f"{self.original}-{publisher}-{self.timestamp}"
         return bool(self.original) and flo.verify_message(publisher, self.signature, preimage)
@@ -79,30 +86,37 @@ class Record:
 
     @property
     def publisher(self) -> str:
+        """The FLO address that signed the record (``floAddress``; "" when absent)."""
         return self.artifact.get("floAddress", "")
 
     @property
     def title(self) -> str:
+        """``info.title`` ("" when absent); not covered by the signature."""
         return self.artifact.get("info", {}).get("title", "")
 
     @property
     def timestamp(self) -> int:
+        """The publisher's Unix timestamp (0 when absent); part of what is signed."""
         return self.artifact.get("timestamp", 0)
 
     @property
     def location(self) -> str:
+        """``storage.location``: the IPFS CID of the dataset's folder ("" when absent); part of what is signed."""
         return self.artifact.get("storage", {}).get("location", "")
 
     @property
     def details(self) -> dict[str, Any]:
+        """The ``details`` object (species, tilt scheme, microscope, …; empty when absent)."""
         return self.artifact.get("details", {})
 
     @property
     def files(self) -> list[dict[str, Any]]:
+        """The ``storage.files`` entries (``fname`` relative to :attr:`location`, ``fsize``, ``subtype``, …)."""
         return self.artifact.get("storage", {}).get("files", [])
 
     @property
     def signature(self) -> str:
+        """The base64 signature over :attr:`preimage` ("" when unsigned)."""
         return self.artifact.get("signature", "")
 
     @property
@@ -111,33 +125,68 @@ class Record:
         return f"{self.location}-{self.publisher}-{self.timestamp}"
 
     def is_tomogram(self) -> bool:
+        """Whether the artifact is a Research-Tomogram (type research, subtype tomogram, any case).
+
+        Returns:
+            True or False.
+        """
         return (str(self.artifact.get("type", "")).lower(), str(self.artifact.get("subtype", "")).lower()) == (
             "research", "tomogram")
 
     def missing_fields(self) -> list[str]:
+        """The mandatory fields the record lacks (see :func:`~etdb_explore.records.artifact.missing_fields`).
+
+        Returns:
+            Their dotted names; empty when none is missing.
+        """
         return missing_fields(self.artifact)
 
     def verify(self) -> bool:
-        """True when the artifact's signature verifies against its floAddress."""
+        """Check the artifact's signature against its floAddress.
+
+        Returns:
+            True when it verifies; False otherwise (unsigned, malformed, another key), never raising.
+        """
         return bool(self.signature) and flo.verify_message(self.publisher, self.signature, self.preimage)
 
     def signed(self, key: flo.PrivateKey) -> Record:
-        """A copy published by ``key``: floAddress set, signature made over the preimage."""
+        """A copy published by ``key``: floAddress set, signature made over the preimage.
+
+        Returns:
+            The signed copy (this record is not changed).
+        """
         artifact = normalize_artifact({**self.artifact, "floAddress": key.address, "signature": ""})
         unsigned = replace(self, artifact=artifact)
         return replace(unsigned, artifact=normalize_artifact({**artifact, "signature": key.sign_message(
             unsigned.preimage)}))
 
     def to_json(self) -> str:
-        """The artifact as go-etdb serialized it."""
+        """The artifact as go-etdb serialized it.
+
+        Returns:
+            The compact JSON text (see :func:`~etdb_explore.records.artifact.serialize_artifact`).
+        """
         return serialize_artifact(self.artifact)
 
     def to_flodata(self) -> str:
-        """The floData go-etdb published: ``json:{"oip042":{"publish":{"artifact":…}}}``."""
+        """The floData go-etdb published.
+
+        Returns:
+            ``json:{"oip042":{"publish":{"artifact":…}}}`` (split it with
+            :func:`~etdb_explore.records.multipart.split_flodata` when longer than a transaction holds).
+        """
         return 'json:{"oip042":{"publish":{"artifact":' + self.to_json() + "}}}"
 
     def apply_edit(self, edit: Edit) -> Record:
-        """This record with a verified edit applied; RecordError when the edit is not the publisher's."""
+        """This record with a verified edit applied, the edit added to its history.
+
+        Returns:
+            The edited copy (this record is not changed).
+
+        Raises:
+            RecordError: naming the edit – its signature does not verify for the publisher, its patch fails or
+                makes an invalid artifact, it changes the publisher, or the patched record's signature fails.
+        """
         if not flo.verify_message(self.publisher, edit.signature, edit.preimage):
             raise RecordError(f"edit {edit.txid or '?'} of {self.txid}: signature does not verify for {self.publisher}")
         patched = Record(normalize_artifact(apply_patch(self.artifact, list(edit.patch))), self.txid, self.block,
@@ -151,6 +200,14 @@ class Record:
         return replace(patched, history=[*self.history, change])
 
     def apply_deactivation(self, deactivation: Deactivate) -> Record:
+        """This record marked deactivated, the deactivation added to its history.
+
+        Returns:
+            The deactivated copy (this record is not changed).
+
+        Raises:
+            RecordError: the deactivation's signature does not verify for the publisher.
+        """
         if not flo.verify_message(self.publisher, deactivation.signature, deactivation.preimage(self.publisher)):
             raise RecordError(f"deactivation {deactivation.txid or '?'} of {self.txid}: signature does not verify "
                               f"for {self.publisher}")
@@ -172,6 +229,7 @@ class Edit:
 
     @property
     def preimage(self) -> str:
+        """What the publisher signed: ``<original txid>-<timestamp>``."""
         return f"{self.original}-{self.timestamp}"
 
 
@@ -186,6 +244,11 @@ class Deactivate:
     block: int | None = None
 
     def preimage(self, publisher: str) -> str:
+        """What ``publisher`` signed.
+
+        Returns:
+            ``<txid>-<publisher>-<timestamp>``.
+        """
         return f"{self.original}-{publisher}-{self.timestamp}"
 
 
@@ -242,7 +305,7 @@ def parse_message(flodata: str | bytes, txid: str | None = None, block: int | No
 
     Raises:
         RecordError: naming the transaction – not an OIP 0.42 message, malformed or unbounded JSON, a field of the
-        wrong type.
+            wrong type.
     """
     name = f"transaction {txid or '?'}"
     flodata = as_text(flodata, f"{name}: floData")
@@ -302,7 +365,7 @@ def parse_record(obj: Any, txid: str | None = None) -> Record:
 
     Raises:
         RecordError: naming the record – malformed or unbounded JSON (see :mod:`etdb_explore.records.safejson`),
-        an unknown shape, or a field Go could not have read.
+            an unknown shape, or a field Go could not have read.
     """
     name = f"record {txid or '?'}"
     if isinstance(obj, (bytes, bytearray)):

@@ -55,6 +55,9 @@ def describe(value: Any) -> str:
 def as_text(value: Any, what: str, error: type[RecordError] = RecordError) -> str:
     """``value`` as text: a str as it is, bytes decoded as UTF-8.
 
+    Returns:
+        The text.
+
     Raises:
         RecordError (or ``error``): naming ``what`` when the bytes are not UTF-8 or ``value`` is not text.
     """
@@ -69,7 +72,11 @@ def as_text(value: Any, what: str, error: type[RecordError] = RecordError) -> st
 
 
 def nests_deeper(text: str, limit: int) -> bool:
-    """Whether JSON ``text`` nests objects and arrays deeper than ``limit`` (strings skipped; unclosed count)."""
+    """Whether JSON ``text`` nests objects and arrays deeper than ``limit`` (strings skipped; unclosed count).
+
+    Returns:
+        True when it does (the text need not be valid JSON), else False.
+    """
     if text.count("[") + text.count("{") <= limit:
         return False
     depth = 0
@@ -108,7 +115,7 @@ def loads(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
 
     Raises:
         RecordError: naming ``what`` – not UTF-8, malformed, nested deeper than ``max_depth``, or a number out of
-        range.
+            range.
     """
     text = as_text(text, what)
     if nests_deeper(text, max_depth):
@@ -125,7 +132,14 @@ def loads(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def check_text(value: str, where: str) -> str:
-    """``value`` when it is valid Unicode; RecordError naming ``where`` when it holds a lone surrogate."""
+    """Check that ``value`` is valid Unicode.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        RecordError: naming ``where``, when ``value`` holds a lone surrogate.
+    """
     if not value.isascii() and _SURROGATE.search(value):
         raise RecordError(f"{where}: {describe(value)} is not valid Unicode (a lone surrogate)")
     return value
@@ -139,7 +153,7 @@ def check(value: Any, where: str, max_depth: int = MAX_DEPTH) -> Any:
 
     Raises:
         RecordError: naming ``where`` – too deep, a number out of range or not finite, a lone surrogate, a key
-        that is not a string, or a Python object that is not JSON.
+            that is not a string, or a Python object that is not JSON.
     """
     stack = [(value, 0)]
     while stack:
