@@ -45,7 +45,11 @@ def _guess_txid(raw: Any) -> str | None:
 
 
 def printable(text: Any, limit: int = 2000) -> str | None:
-    """Untrusted text made safe for a table: lone surrogates escaped, cut at ``limit`` characters."""
+    """Untrusted text made safe for a table: lone surrogates escaped, cut at ``limit`` characters.
+
+    Returns:
+        The text (``str(text)`` for anything else), ending in "…" when cut; None for None.
+    """
     if text is None:
         return None
     text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
@@ -61,6 +65,10 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
 
     Signatures are verified in worker threads while parsing goes on (libsecp256k1 releases the GIL). A txid names
     one record: when several claim it, the first whose signature verifies is kept and the others rejected.
+
+    Returns:
+        The :class:`CheckedRecords`: records kept, whether each one's signature verified, the rejections. Nothing
+        raises: a record that cannot be used becomes a rejection.
     """
     out = CheckedRecords()
     parsed: list[Record] = []

@@ -32,7 +32,11 @@ def _category_mask(column: pd.Series, wanted: Iterable[str], *, prefix_words: bo
 
 
 def species_mask(ds: pd.DataFrame, species: Any) -> np.ndarray:
-    """Species by name (case-insensitive; a genus alone matches its species) or by NCBI taxid."""
+    """Species by name (case-insensitive; a genus alone matches its species) or by NCBI taxid.
+
+    Returns:
+        A boolean array over the rows of ``ds``.
+    """
     names, taxids = [], []
     for item in _as_list(species):
         if isinstance(item, (int, np.integer)) or (isinstance(item, str) and item.strip().isdigit()):
@@ -46,12 +50,20 @@ def species_mask(ds: pd.DataFrame, species: Any) -> np.ndarray:
 
 
 def exact_mask(column: pd.Series, value: Any) -> np.ndarray:
-    """Case-insensitive equality with any of ``value`` (a string or a list of strings)."""
+    """Case-insensitive equality with any of ``value`` (a string or a list of strings) on a categorical column.
+
+    Returns:
+        A boolean array over ``column``.
+    """
     return _category_mask(column, [str(v) for v in _as_list(value)])
 
 
 def between_mask(column: pd.Series, bounds: Range) -> np.ndarray:
-    """``lo <= column <= hi``, either bound may be None; the bounds may come in either order."""
+    """``lo <= column <= hi``, either bound may be None; the bounds may come in either order.
+
+    Returns:
+        A boolean array over ``column`` (False where it is missing).
+    """
     lo, hi = bounds
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
@@ -65,7 +77,11 @@ def between_mask(column: pd.Series, bounds: Range) -> np.ndarray:
 
 
 def tilt_range_mask(ds: pd.DataFrame, tilt_range: Range) -> np.ndarray:
-    """Acquisitions that cover at least ``tilt_range`` (degrees): tilt_min ≤ lo and tilt_max ≥ hi."""
+    """Acquisitions that cover at least ``tilt_range`` (degrees): tilt_min ≤ lo and tilt_max ≥ hi.
+
+    Returns:
+        A boolean array over the rows of ``ds`` (False where a tilt is missing).
+    """
     lo, hi = sorted(tilt_range)
     tmin = ds["tilt_min"].to_numpy(dtype="float64", na_value=np.nan)
     tmax = ds["tilt_max"].to_numpy(dtype="float64", na_value=np.nan)
@@ -81,6 +97,15 @@ def _period_bounds(bounds: Range) -> tuple[pd.Timestamp | None, pd.Timestamp | N
 
 
 def date_mask(column: pd.Series, bounds: Range) -> np.ndarray:
+    """Dates within ``bounds`` (inclusive, None for an open side); a partial date ("2010", "2015-06") covers its
+    whole period.
+
+    Returns:
+        A boolean array over ``column`` (False where the date is missing).
+
+    Raises:
+        ValueError: a bound is not a date pandas can read.
+    """
     start, end = _period_bounds(bounds)
     values = column.to_numpy()
     mask = ~np.isnat(values)
@@ -95,11 +120,19 @@ TEXT_COLUMNS = ("title", "notes", "species_raw", "strain", "sid")
 
 
 def text_haystack(ds: pd.DataFrame) -> pa.Array:
-    """Title, notes, species, strain and tilt-series id of each dataset, lower-cased, joined by newlines."""
+    """Title, notes, species, strain and tilt-series id of each dataset, lower-cased, joined by newlines.
+
+    Returns:
+        A pyarrow string array, one item per row of ``ds`` (what :func:`text_mask` searches).
+    """
     columns = [pa.array(ds[name].fillna(""), type=pa.string()) for name in TEXT_COLUMNS]
     return pc.utf8_lower(pc.binary_join_element_wise(*columns, "\n"))
 
 
 def text_mask(haystack: pa.Array, text: str) -> np.ndarray:
-    """Case-insensitive substring search in a :func:`text_haystack`."""
+    """Case-insensitive substring search in a :func:`text_haystack`.
+
+    Returns:
+        A boolean array over the haystack.
+    """
     return pc.match_substring(haystack, text.lower()).to_numpy(zero_copy_only=False)

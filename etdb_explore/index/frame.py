@@ -61,7 +61,11 @@ _TILT_SCHEMES = {1: "single", 2: "dual"}
 
 
 def normalize_species(name: Any) -> str | None:
-    """Whitespace-normalised species name ("Sulfolobus solfataricus " → "Sulfolobus solfataricus")."""
+    """Whitespace-normalised species name ("Sulfolobus solfataricus " → "Sulfolobus solfataricus").
+
+    Returns:
+        The name; None for a blank name or a value that is not a string.
+    """
     if not isinstance(name, str):
         return None
     cleaned = " ".join(name.split())
@@ -106,7 +110,11 @@ def _file_rows(record: Record) -> list[list[Any]]:
 
 
 def typed_frame(columns: dict[str, str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A DataFrame with ``columns``' dtypes from row lists (column-wise construction, fast for 100k rows)."""
+    """A DataFrame with ``columns``' dtypes from row lists (column-wise construction, fast for 100k rows).
+
+    Returns:
+        The DataFrame; datetime columns take seconds since the epoch (None: missing).
+    """
     data = list(zip(*rows)) if rows else [[] for _ in columns]
     frame = {}
     for (name, dtype), values in zip(columns.items(), data):
@@ -119,7 +127,11 @@ def typed_frame(columns: dict[str, str], rows: Sequence[Sequence[Any]]) -> pd.Da
 
 
 def records_to_frames(records: Sequence[Record], valid: Sequence[bool]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The datasets and files tables of ``records`` (``valid`` says whose signature verified)."""
+    """The datasets and files tables of ``records`` (``valid`` says whose signature verified).
+
+    Returns:
+        ``(datasets, files)``: one row per record and one per file, typed as the index's columns.
+    """
     datasets = typed_frame(DATASET_COLUMNS, [_dataset_row(r, v) for r, v in zip(records, valid)])
     files = typed_frame(FILE_COLUMNS, [row for r in records for row in _file_rows(r)])
     return datasets, files

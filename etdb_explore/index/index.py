@@ -67,7 +67,10 @@ class Index:
         """Build from raw records in any shape (see ``parse_record``); every signature is checked.
 
         Records that fail to parse, lack mandatory fields or (with ``verified_only``) fail their signature go to
-        :attr:`rejected` with the reason; the rest load.
+        :attr:`rejected` with the reason, after the ``rejected`` given; the rest load.
+
+        Returns:
+            The :class:`Index` (nothing raises: every record that cannot be used becomes a rejection).
         """
         checked = check_records(raws, source, verified_only)
         datasets, files = records_to_frames(checked.records, checked.valid)
@@ -96,14 +99,26 @@ class Index:
         return read_snapshot(Path(path), verify=verify)
 
     def to_snapshot(self, path: str | Path) -> Path:
-        """Write Parquet tables plus the raw signed records (JSONL) to folder ``path``."""
+        """Write Parquet tables plus the raw signed records (JSONL) to folder ``path`` (created if needed), each
+        file replaced atomically.
+
+        Returns:
+            ``path`` as a Path.
+
+        Raises:
+            OSError: the folder cannot be created or written.
+            EtdbError: the records of an index read from a snapshot cannot be read back (see :attr:`records`).
+        """
         from etdb_explore.index.snapshot import write_snapshot
 
         return write_snapshot(self, Path(path))
 
     @property
     def records(self) -> dict[str, Record]:
-        """txid → the signed record of every dataset in this index."""
+        """txid → the signed record of every dataset in this index (read from the snapshot on first use).
+
+        Raises EtdbError (RecordError) when the snapshot's records cannot be read.
+        """
         if self._records is None:
             from etdb_explore.index.snapshot import read_records
 
@@ -113,7 +128,14 @@ class Index:
         return self._records
 
     def record(self, txid: str) -> Record:
-        """The signed record of one dataset, by full txid or unique prefix."""
+        """The signed record of one dataset, by full txid or unique prefix.
+
+        Returns:
+            The :class:`Record`.
+
+        Raises:
+            KeyError: not exactly one dataset matches ``txid``.
+        """
         matches = [t for t in self.datasets["txid"].dropna() if t.startswith(txid)]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} datasets match txid {txid!r}")
@@ -129,7 +151,14 @@ class Index:
                 f"{len(self.rejected)} rejected>")
 
     def select(self, mask: Any) -> Index:
-        """The datasets where ``mask`` (a boolean array or Series over :attr:`datasets`) holds, with their files."""
+        """The datasets where ``mask`` (a boolean array or Series over :attr:`datasets`) holds, with their files.
+
+        Returns:
+            A new :class:`Index` (same source and rejected table).
+
+        Raises:
+            ValueError: ``mask`` is not as long as :attr:`datasets`.
+        """
         mask = np.asarray(mask, dtype=bool)
         datasets = self.datasets[mask].reset_index(drop=True)
         owner = self.file_owner
@@ -157,6 +186,13 @@ class Index:
         ``microscope``, ``microscopist``, ``lab``, ``institution``, ``publisher``: case-insensitive name(s);
         ``tilt_scheme``: "single" or "dual"; ``date=("2010", "2015")``: acquisition date, partial dates cover
         their whole year/month; ``text``: substring of title, notes, species, strain or tilt-series id.
+
+        Returns:
+            A new :class:`Index` with the matching datasets and their files.
+
+        Raises:
+            ValueError: a ``date`` bound is not a date.
+            TypeError: range bounds that are not numbers.
         """
         ds = self.datasets
         mask = np.ones(len(ds), dtype=bool)
@@ -195,17 +231,32 @@ class Index:
     # ---- summaries ----------------------------------------------------------------------------------------------
 
     def counts(self, by: str = "species") -> pd.Series:
-        """Datasets per value of a column (species, microscope, …), largest first."""
+        """Datasets per value of a column of :attr:`datasets` (species, microscope, …).
+
+        Returns:
+            A Series named "datasets", largest count first (missing values not counted).
+
+        Raises:
+            KeyError: ``by`` is not a column.
+        """
         return self.datasets[by].value_counts(dropna=True).rename("datasets")
 
     def plot_tilt_coverage(self, ax: Any = None) -> Figure:
-        """Horizontal bars of each dataset's tilt range, sorted by span (matplotlib Figure)."""
+        """Horizontal bars of each dataset's tilt range, sorted by span, on ``ax`` (or a new figure).
+
+        Returns:
+            The matplotlib Figure.
+        """
         from etdb_explore.index.summary import plot_tilt_coverage
 
         return plot_tilt_coverage(self.datasets, ax)
 
     def plot_defocus(self, ax: Any = None, bins: int = 40) -> Figure:
-        """Histogram of defocus (µm) (matplotlib Figure)."""
+        """Histogram of the datasets' defocus (µm), on ``ax`` (or a new figure).
+
+        Returns:
+            The matplotlib Figure.
+        """
         from etdb_explore.index.summary import plot_defocus
 
         return plot_defocus(self.datasets, ax, bins)

@@ -16,7 +16,11 @@ from etdb_explore.util.bridge import run
 
 
 def cache_dir() -> Path:
-    """Where etdb-explore caches harvested indexes (the platform's user cache dir)."""
+    """Where etdb-explore caches harvested indexes.
+
+    Returns:
+        ``index`` in the platform's user cache dir (it may not exist yet).
+    """
     return Path(platformdirs.user_cache_dir("etdb-explore")) / "index"
 
 
@@ -25,7 +29,14 @@ def _cache_key(name: str) -> str:
 
 
 def harvest_index(source: IndexSource, verified_only: bool = True) -> Index:
-    """Harvest a source now and build its Index (no cache)."""
+    """Harvest a source now and build its Index (no cache).
+
+    Returns:
+        The :class:`Index`; records that fail (with ``verified_only``: whose signature fails) are in ``rejected``.
+
+    Raises:
+        SourceError: the source failed.
+    """
     harvest = run(source.harvest())
     return Index.from_records(harvest.records, source.name, rejected=harvest.rejected, verified_only=verified_only)
 
@@ -60,7 +71,8 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
         The :class:`Index`.
 
     Raises:
-        SourceError: the source failed. EtdbError: the snapshot folder is not a snapshot.
+        SourceError: the source failed.
+        EtdbError: the snapshot folder is missing, not a snapshot, or has an unreadable table.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)

@@ -46,7 +46,11 @@ def tagged_index(obj: Any) -> Index | None:
 
 
 def live_indexes() -> list[Index]:
-    """Every Index alive in this process, newest first."""
+    """Every Index alive in this process.
+
+    Returns:
+        The indexes, newest first.
+    """
     return list(_live.values())[::-1]
 
 

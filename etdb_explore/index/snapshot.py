@@ -71,6 +71,9 @@ def write_snapshot(index: Index, folder: Path) -> Path:
 def read_snapshot_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of snapshot ``folder``.
 
+    Returns:
+        The ``snapshot.json`` object: ``format``, ``version``, ``source``, ``created`` and the table sizes.
+
     Raises:
         EtdbError: naming the folder when it is not a snapshot of this format and version.
     """
@@ -144,6 +147,10 @@ def iter_records(folder: Path, verify: bool) -> Iterator[Record | Rejection]:
     With ``verify`` only changes whose signatures verify are kept (the records' own signatures are checked by
     whoever builds the index from them).
 
+    Returns:
+        An iterator of :class:`Record` and :class:`Rejection` items, in file order (a rejected change comes as a
+        Rejection just before its record).
+
     Raises:
         EtdbError: naming the file when it cannot be read.
     """
@@ -169,10 +176,15 @@ def iter_records(folder: Path, verify: bool) -> Iterator[Record | Rejection]:
 
 
 def read_records(folder: Path) -> dict[str, Record]:
-    """txid → Record, with history and deactivation restored (the snapshot is trusted, nothing is verified).
+    """The records of a snapshot, with history and deactivation restored (the snapshot is trusted, nothing is
+    verified).
+
+    Returns:
+        ``{txid: Record}``.
 
     Raises:
-        EtdbError: naming the file and line that cannot be read.
+        EtdbError: naming the file when it cannot be read.
+        RecordError: naming the file and line that does not parse.
     """
     records = {}
     for item in iter_records(folder, verify=False):

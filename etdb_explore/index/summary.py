@@ -17,7 +17,11 @@ def _axes(ax: Any, size: tuple[float, float]) -> tuple[Figure, Any]:
 
 
 def plot_tilt_coverage(datasets: pd.DataFrame, ax: Any = None) -> Figure:
-    """One horizontal bar per dataset from tilt_min to tilt_max, sorted by span."""
+    """One horizontal bar per dataset from tilt_min to tilt_max, sorted by span, on ``ax`` (or a new figure).
+
+    Returns:
+        The matplotlib Figure.
+    """
     fig, ax = _axes(ax, (6, 4))
     tilts = datasets[["tilt_min", "tilt_max"]].dropna().astype("float64")
     tilts = tilts.assign(span=tilts.tilt_max - tilts.tilt_min).sort_values("span")
@@ -31,6 +35,11 @@ def plot_tilt_coverage(datasets: pd.DataFrame, ax: Any = None) -> Figure:
 
 
 def plot_defocus(datasets: pd.DataFrame, ax: Any = None, bins: int = 40) -> Figure:
+    """A histogram of the datasets' defocus (µm) in ``bins`` bins, on ``ax`` (or a new figure).
+
+    Returns:
+        The matplotlib Figure.
+    """
     fig, ax = _axes(ax, (6, 3.5))
     values = datasets["defocus"].dropna().astype("float64")
     ax.hist(values, bins=bins, color="tab:orange")

@@ -28,4 +28,13 @@ class IndexSource(Protocol):
 
     name: str
 
-    async def harvest(self) -> Harvest: ...
+    async def harvest(self) -> Harvest:
+        """Fetch every record the source holds now.
+
+        Returns:
+            The :class:`Harvest`: raw records, and what the source itself had to reject.
+
+        Raises:
+            SourceError: the source failed (naming it).
+        """
+        ...

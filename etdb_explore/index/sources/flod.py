@@ -34,6 +34,17 @@ from etdb_explore.util.files import atomic_write
 
 
 class FlodSource:
+    """Records rebuilt from a FLO node's JSON-RPC (``url``, credentials in it or as ``user``/``password``).
+
+    Args:
+        start_height: the first block scanned.
+        state_path: where the scan state is kept between harvests (JSON); None scans from ``start_height`` each
+            time.
+        timeout: seconds for each JSON-RPC call.
+
+    ``calls`` counts the JSON-RPC calls made.
+    """
+
     def __init__(self, url: str = "http://127.0.0.1:7313/", user: str | None = None, password: str | None = None,
                  start_height: int = 0, state_path: str | Path | None = None, timeout: float = 60.0) -> None:
         parts = urlsplit(url)

@@ -23,7 +23,14 @@ PAGE_DEPTH = 2  # the page object and its results array, around each result
 
 
 class OipdSource:
-    """Records from an oipd instance (default the public OIP API)."""
+    """Records from an oipd instance (default the public OIP API), optionally of one ``publisher`` only.
+
+    Args:
+        limit: results per page (at most 1000, oipd's maximum).
+        retries, backoff: attempts after the first on 5xx answers, connection errors and time-outs, and the first
+            wait (doubled each time).
+        timeout: seconds for one page.
+    """
 
     def __init__(self, base_url: str = DEFAULT_BASE, publisher: str | None = None, limit: int = 1000, *,
                  retries: int = 4, backoff: float = 0.5, timeout: float = 60.0) -> None:
@@ -37,6 +44,7 @@ class OipdSource:
 
     @property
     def query(self) -> str:
+        """The oipd search query: Research-Tomogram artifacts (of the publisher, if one is given)."""
         return QUERY + (f" AND artifact.floAddress:{self.publisher}" if self.publisher else "")
 
     async def _page(self, session: aiohttp.ClientSession, params: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +72,16 @@ class OipdSource:
         raise SourceError(f"{url}: no answer after {self.retries + 1} attempts ({last})")
 
     async def harvest(self) -> Harvest:
+        """Page through every matching record.
+
+        Returns:
+            The :class:`Harvest`: the results that are JSON objects, and a rejection for each one that is not (or
+            cannot be parsed within the limits of :mod:`~etdb_explore.records.safejson`).
+
+        Raises:
+            SourceError: naming the URL – no answer after the retries, an ``{"error": …}`` body, or a body that is
+                not a JSON object with a results list.
+        """
         harvest = Harvest()
         params: dict[str, Any] = {"q": self.query, "limit": self.limit}
         timeout = aiohttp.ClientTimeout(total=self.timeout)
