@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from etdb_explore.errors import (
     BlockNotFoundError,
+    ClientClosedError,
     EtdbError,
     MultipartError,
+    NotPicklableError,
     RecordError,
+    RunTimeoutError,
     SignatureError,
     SourceError,
     UnsafePathError,
@@ -76,8 +79,8 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
 
 
 __all__ = [
-    "BenchmarkSet", "BlockNotFoundError", "Client", "EtdbError", "Index", "MrcError", "MultipartError", "PrivateKey",
-    "Record", "RecordError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError", "VerificationError",
-    "Volume", "download", "load_index", "open_tiltseries", "open_tomogram", "parse_record", "preview",
-    "verify_message",
+    "BenchmarkSet", "BlockNotFoundError", "Client", "ClientClosedError", "EtdbError", "Index", "MrcError",
+    "MultipartError", "NotPicklableError", "PrivateKey", "Record", "RecordError", "RunTimeoutError", "SignatureError",
+    "SourceError", "TiltSeries", "UnsafePathError", "VerificationError", "Volume", "download", "load_index",
+    "open_tiltseries", "open_tomogram", "parse_record", "preview", "verify_message",
 ]

@@ -117,3 +117,11 @@ def test_every_public_name_has_a_docstring(name):
         for member, value in _public_members(obj):
             func = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
             assert inspect.getdoc(func if not isinstance(func, property) else func.fget), f"{name}.{member}"
+
+
+def test_every_error_of_the_errors_module_is_exported():
+    from etdb_explore import errors
+
+    defined = {name for name, value in vars(errors).items()
+               if isinstance(value, type) and issubclass(value, errors.EtdbError)}
+    assert defined - set(etdb_explore.__all__) == set()
