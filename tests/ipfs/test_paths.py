@@ -112,3 +112,11 @@ def test_cids_and_parsed_paths_pass_through():
     assert parse_ipfs_path(parsed) is parsed and parsed.segments == ("a", "b") and IpfsPath(cid).segments == ()
     with pytest.raises(AttributeError):
         parsed.path = "c"  # frozen
+
+
+def test_a_huge_hostile_cid_is_refused_quickly_with_a_short_message():
+    from etdb_explore.ipfs.formats.cid import CID, CIDError
+
+    with pytest.raises(CIDError) as err:
+        CID.decode("z" + "1" * 200_000)
+    assert len(str(err.value)) < 400

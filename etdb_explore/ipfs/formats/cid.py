@@ -39,6 +39,12 @@ def encode_varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _shown(value: object, limit: int = 100) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (inputs may be huge and hostile)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 class VarintError(EtdbError, ValueError):
     """An unsigned varint is truncated or longer than 9 bytes."""
 
@@ -186,8 +192,8 @@ class CID:
             if text[:1] in ("f", "F"):
                 return cls.from_bytes(bytes.fromhex(text[1:]))
         except (ValueError, TypeError, AttributeError) as exc:
-            raise CIDError(f"not a CID: {value!r} ({exc})") from exc
-        raise CIDError(f"not a CID (unsupported multibase): {value!r}")
+            raise CIDError(f"not a CID: {_shown(value)} ({exc})") from exc
+        raise CIDError(f"not a CID (unsupported multibase): {_shown(value)}")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CID:
