@@ -59,12 +59,12 @@ def b58check_decode(text: str) -> bytes:
         The payload, checksum removed.
 
     Raises:
-        ValueError: the text is not base58 (see :func:`~etdb_explore.util.base58.b58decode`), or its checksum is
-            wrong.
+        Base58Error: the text is not base58 (see :func:`~etdb_explore.util.base58.b58decode`).
+        SignatureError: its checksum is wrong.
     """
     raw = b58decode(text)
     if len(raw) < 5 or _checksum(raw[:-4]) != raw[-4:]:
-        raise ValueError(f"bad Base58Check checksum in {text!r}")
+        raise SignatureError(f"bad Base58Check checksum in {text!r}")
     return raw[:-4]
 
 
@@ -93,13 +93,13 @@ def address_network(address: str) -> Network:
         "mainnet" or "testnet".
 
     Raises:
-        ValueError: ``address`` is not Base58Check, or not a FLO P2PKH address.
+        Base58Error, SignatureError: ``address`` is not Base58Check, or not a FLO P2PKH address.
     """
     raw = b58check_decode(address)
     for name, params in NETWORKS.items():
         if len(raw) == 21 and raw[0] == params.p2pkh:
             return name  # type: ignore[return-value]
-    raise ValueError(f"{address!r} is not a FLO P2PKH address")
+    raise SignatureError(f"{address!r} is not a FLO P2PKH address")
 
 
 def _varstr(data: bytes) -> bytes:
@@ -163,18 +163,19 @@ class PrivateKey:
             The key, with the network and compression the WIF says.
 
         Raises:
-            ValueError: not Base58Check, a version byte of neither FLO network, or a payload of the wrong length.
+            Base58Error, SignatureError: not Base58Check, a version byte of neither FLO network, or a payload of
+                the wrong length.
         """
         raw = b58check_decode(wif)
         version, body = raw[0], raw[1:]
         network = next((n for n, p in NETWORKS.items() if p.wif == version), None)
         if network is None:
-            raise ValueError(f"WIF version byte {version} is not a FLO mainnet or testnet key")
+            raise SignatureError(f"WIF version byte {version} is not a FLO mainnet or testnet key")
         if len(body) == 33 and body[-1] == 1:
             return cls(body[:32], network, True)  # type: ignore[arg-type]
         if len(body) == 32:
             return cls(body, network, False)  # type: ignore[arg-type]
-        raise ValueError("WIF payload must be 32 bytes (+0x01 when compressed)")
+        raise SignatureError("WIF payload must be 32 bytes (+0x01 when compressed)")
 
     def to_wif(self) -> str:
         """The key as WIF (what :meth:`from_wif` reads, flod's ``importprivkey`` takes).

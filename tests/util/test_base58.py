@@ -35,3 +35,14 @@ def test_a_text_too_long_is_refused_by_every_caller():
     with pytest.raises(CIDError, match="longer than"):
         CID.decode("z" + huge)
     assert not flo.verify_message(huge, "H" + "A" * 87, "message")
+
+
+def test_base58_and_flo_key_errors_are_etdb_errors():
+    from etdb_explore.errors import EtdbError
+    from etdb_explore.records.flo import PrivateKey, address_network
+    from etdb_explore.util.base58 import b58decode
+
+    for bad in (lambda: b58decode("0OIl"), lambda: b58decode("1" * 5000), lambda: address_network("1" * 34),
+                lambda: PrivateKey.from_wif("5" * 51)):
+        with pytest.raises(EtdbError):
+            bad()
