@@ -125,3 +125,19 @@ async def test_reading_past_the_end_is_an_etdb_error_naming_the_file(honest, tmp
             await Client(tmp_path / "empty", sources=[source]).reader.read(cid, SIZE + 10, SIZE + 20)
     finally:
         await source.close()
+
+
+async def test_a_race_of_several_slow_gateways_waits_without_spinning(honest):
+    """Two dripping gateways before the honest one: each joins the race after the hedge delay, and the waiting in
+    between costs no CPU (a wake-up time computed from the earliest attempt instead of the latest spun the loop)."""
+    url, cid, _ = honest
+    async with HostileGateway("drip") as first, HostileGateway("drip") as second:
+        source = GatewaySource([first.url, second.url, url])
+        try:
+            cpu, started = time.process_time(), time.monotonic()
+            block = await asyncio.wait_for(source.get(cid), TIME_LIMIT)
+            cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+        finally:
+            await source.close()
+        assert cid.matches(block) and first.requests == second.requests == 1
+        assert elapsed >= 0.9 and cpu < 0.25, (cpu, elapsed)  # spinning cost about 0.5 s of CPU here

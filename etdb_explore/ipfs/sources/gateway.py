@@ -95,6 +95,12 @@ class _Refused(Exception):
     """A gateway's response is refused; ``args[0]`` says why (the gateway is marked unhealthy)."""
 
 
+def _hedge_due(racing: dict[asyncio.Task[bytes | str], tuple[_Gateway, float]]) -> float:
+    """When another gateway may join a race for a block: once every attempt in it has waited
+    max(``HEDGE_AFTER``, 3× its gateway's usual latency) without an answer."""
+    return max(started + max(HEDGE_AFTER, 3 * gateway.latency) for gateway, started in racing.values())
+
+
 def _verify_all(blocks: list[tuple[CID, bytes]], source: str) -> None:
     for cid, block in blocks:
         cid.verify(block, source)
@@ -255,18 +261,15 @@ class GatewaySource:
             while True:
                 busy = {g.url for g, _ in racing.values()}
                 candidates = [g for g in self._ranked() if g.url not in missing and g.url not in busy]
-                if candidates and attempts < self.attempts and (not racing or all(
-                        time.monotonic() - t >= max(HEDGE_AFTER, 3 * g.latency) for g, t in racing.values())):
-                    gateway = candidates[0]
-                    racing[asyncio.ensure_future(self._raw(gateway, cid))] = (gateway, time.monotonic())
+                can_start = bool(candidates) and attempts < self.attempts
+                if can_start and (not racing or time.monotonic() >= _hedge_due(racing)):
+                    racing[asyncio.ensure_future(self._raw(candidates[0], cid))] = (candidates[0], time.monotonic())
                     attempts += 1
+                    continue
                 if not racing:
                     break
-                hedge = None
-                if candidates and attempts < self.attempts:
-                    hedge = max(0.0, min(t + max(HEDGE_AFTER, 3 * g.latency) for g, t in racing.values())
-                                - time.monotonic())
-                done, _ = await asyncio.wait(racing, timeout=hedge, return_when=asyncio.FIRST_COMPLETED)
+                wait = max(0.0, _hedge_due(racing) - time.monotonic()) if can_start else None
+                done, _ = await asyncio.wait(racing, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     gateway, _ = racing.pop(task)
                     result = task.result()
