@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import BinaryIO, Protocol
 
-from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node
+from etdb_explore.ipfs.dag.nodes import Node, check_file_node
 from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats import unixfs
 from etdb_explore.ipfs.formats.cid import CID, RAW
@@ -47,7 +46,8 @@ async def matching_prefix(reader: UnixFSReader, cid: CID, fh: BinaryIO, length: 
         The length of the longest prefix of whole leaves that matches; ``length`` when all of it does.
 
     Raises:
-        EtdbError: the DAG is malformed or deeper than ``MAX_FILE_DEPTH`` levels (naming the node), or a block is unavailable.
+        EtdbError: the DAG is malformed or deeper than ``MAX_FILE_DEPTH`` levels (naming the node), or a block is
+            unavailable.
     """
     checker = _Checker(reader, fh, length, digest)
     try:
@@ -78,10 +78,7 @@ class _Checker:
             self.digest.update(data)
 
     async def node(self, node: Node, offset: int, depth: int, size: int | None = None) -> None:
-        if depth > MAX_FILE_DEPTH:
-            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
-        if size is not None and node.size != size:
-            raise EtdbError(f"file node {node.cid} holds {node.size} bytes, its parent says {size}")
+        check_file_node(node, depth, size)
         inline = node.file_data
         if inline:
             if offset + len(inline) > self.length or self._local(offset, len(inline)) != inline:

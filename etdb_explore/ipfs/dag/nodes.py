@@ -133,6 +133,20 @@ class Node:
         raise AssertionError("unreachable: this node's UnixFS data failed to decode once already")
 
 
+def check_file_node(node: Node, depth: int, size: int | None = None) -> None:
+    """Check that ``node`` may stand ``depth`` levels below a file's root, holding the ``size`` bytes its parent's
+    blocksize gives it (a lying blocksize would shift every byte after it).
+
+    Raises:
+        EtdbError: the DAG is deeper than ``MAX_FILE_DEPTH`` levels, or the node holds another number of bytes
+            (naming the node).
+    """
+    if depth > MAX_FILE_DEPTH:
+        raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
+    if size is not None and node.size != size:
+        raise EtdbError(f"file node {node.cid} holds {node.size} bytes, its parent says {size}")
+
+
 class NodeCache:
     """Decoded nodes that have links, least recently used first out, within ``max_bytes`` (see :attr:`Node.memory`).
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node, NodeCache
+from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node, NodeCache, check_file_node
 from etdb_explore.ipfs.dag.prefetch import CarPrefetch
 from etdb_explore.ipfs.dag.resolve import DirEntry, PathError, entries, resolve
 from etdb_explore.ipfs.formats import unixfs
@@ -211,8 +211,7 @@ class UnixFSReader:
     async def _walk(self, node: Node, offset: int, start: int, end: int, source: BlockSource,
                     depth: int = 0) -> AsyncIterator[bytes]:
         """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
-        if depth > MAX_FILE_DEPTH:
-            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels at {node.cid}")
+        check_file_node(node, depth)
         data = node.file_data
         if data:
             lo, hi = max(start - offset, 0), min(end - offset, len(data))
@@ -232,9 +231,7 @@ class UnixFSReader:
                     pending.append((asyncio.ensure_future(self.node(child_cid, source)), child_offset, size))
                 task, child_offset, size = pending.popleft()
                 child = await task
-                if child.size != size:  # a lying blocksize would shift every byte after it
-                    raise EtdbError(f"file node {child.cid} holds {child.size} bytes, its parent {node.cid} "
-                                    f"says {size}")
+                check_file_node(child, depth + 1, size)
                 async for chunk in self._walk(child, child_offset, start, end, source, depth + 1):
                     yield chunk
         finally:

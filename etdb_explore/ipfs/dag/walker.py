@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node, NodeCache
+from etdb_explore.ipfs.dag.nodes import Node, NodeCache, check_file_node
 from etdb_explore.ipfs.dag.resolve import Resolved, check_shard, resolve
 from etdb_explore.ipfs.formats import unixfs
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
@@ -180,8 +180,7 @@ class DagWalker:
     async def _file_range(self, node: Node, offset: int, start: int, stop: int,
                           depth: int = 0) -> AsyncIterator[tuple[CID, bytes]]:
         """The blocks below a file node that cover [start, stop), fetched a window ahead, emitted in DFS order."""
-        if depth > MAX_FILE_DEPTH:
-            raise EtdbError(f"file DAG deeper than {MAX_FILE_DEPTH} levels below the requested file")
+        check_file_node(node, depth)
         offset += len(node.file_data)
         wanted = []
         for child_cid, size in node.file_children():
