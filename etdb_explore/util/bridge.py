@@ -138,10 +138,9 @@ async def arun(coro: Coroutine[Any, Any, T]) -> T:
     Raises:
         Exception: whatever the coroutine raises.
     """
-    loop = io_loop()
-    if asyncio.get_running_loop() is loop:
+    if on_io_loop():
         return await coro
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, io_loop()))
 
 
 def submit(coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop | None = None) -> concurrent.futures.Future:
