@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-world vectors in ../shared/vectors."""
+"""Shared fixtures: the real-world vectors in tests/vectors (see its README for where each comes from)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     if not VECTORS.is_dir():
-        pytest.fail(f"the shared test vectors are missing: {VECTORS}")
+        pytest.fail(f"the test vectors are missing: {VECTORS}")
     return VECTORS
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: scripts import its etdb_explore
 
 
-def start_python(code: str, *args: object) -> subprocess.Popen:
-    """``python -c code args…`` in a new session (so its forked children can be killed with it), text pipes."""
+def start_python(code: str, *args: object, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -c code args…`` in a new session (so its forked children can be killed with it), text pipes; ``env``
+    is added to this process's environment."""
     return subprocess.Popen([sys.executable, "-W", "default", "-c", code, *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **env} if env else None)
 
 
 def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
@@ -32,10 +34,12 @@ def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
-def run_python(code: str, *args: object, timeout: float = 60) -> tuple[int, str, str]:
-    """``python -W default -c code args…`` to its end (ResourceWarnings shown, as in development).
+def run_python(code: str, *args: object, timeout: float = 60, env: dict[str, str] | None = None
+               ) -> tuple[int, str, str]:
+    """``python -W default -c code args…`` to its end (ResourceWarnings shown, as in development), ``env`` added to
+    the environment.
 
     Returns:
         (exit code, standard output, standard error).
     """
-    return finish(start_python(code, *args), timeout)
+    return finish(start_python(code, *args, env=env), timeout)

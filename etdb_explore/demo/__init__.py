@@ -22,7 +22,7 @@ from etdb_explore.index.snapshot import read_snapshot_manifest
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.util.files import atomic_write
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: the same bytes on every machine and day
 SIZE_VARIABLE = "ETDB_EXPLORE_DEMO"
 
 

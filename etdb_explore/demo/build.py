@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,10 +90,15 @@ def plan(seed: int = 2018, count: int = DATASETS) -> list[DemoDataset]:
     return out
 
 
-def _write_mrc(path: Path, data: np.ndarray, pixel: float, label: str) -> None:
+def _write_mrc(path: Path, data: np.ndarray, pixel: float, label: str, when: int) -> None:
+    """Write an MRC file whose bytes follow from its arguments alone: mrcfile's own first label, which holds the
+    time of writing, is replaced by one dated ``when`` (UTC seconds), in mrcfile's layout."""
     with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(data)
         mrc.voxel_size = pixel
+        stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        mrc.header.label[0] = f"{'Created by etdb-explore demo':40s}{stamp:>39s} "
+        mrc.header.nlabl = 1
         mrc.add_label(label)
 
 
@@ -109,6 +115,22 @@ def _jpeg(path: Path, image: np.ndarray, size: int | None = None) -> None:
     fig.savefig(path, format="jpg", dpi=100, pil_kwargs={"quality": 85})
 
 
+# numpy's SIMD exp and log differ from its scalar ones in the last bits, so a CPU with other instructions would
+# draw other counts from float32 exponentials: the two steps below keep the demo's bytes the same on every CPU.
+
+def _expected_counts(line_integrals: np.ndarray, electrons: float) -> np.ndarray:
+    """Mean electron counts behind ``line_integrals``, in float64 rounded to 1/1024 (a last-bit difference of
+    ``exp`` then changes no count drawn)."""
+    return np.round(electrons * np.exp(-line_integrals.astype(np.float64)) * 1024) / 1024
+
+
+def _attenuation(counts: np.ndarray, electrons: float) -> np.ndarray:
+    """-log(counts / electrons) as float32, through a table of the few distinct counts (each rounded once)."""
+    values, inverse = np.unique(np.maximum(counts, 1), return_inverse=True)
+    table = (-np.log(values / electrons)).astype(np.float32)
+    return table[inverse].reshape(counts.shape)
+
+
 def make_dataset(ds: DemoDataset, folder: Path, spec: PhantomSpec = PhantomSpec()) -> list[dict[str, Any]]:
     """Write one dataset's files under ``folder`` (which must not hold a ``rawdata`` folder yet).
 
@@ -123,17 +145,18 @@ def make_dataset(ds: DemoDataset, folder: Path, spec: PhantomSpec = PhantomSpec(
     angles = ds.angles
     line_integrals = project(phantom, angles) * 0.04
     electrons = 80.0  # per pixel per image at zero tilt
-    counts = rng.poisson(electrons * np.exp(-line_integrals)).astype(np.int16)
-    attenuation = -np.log(np.maximum(counts, 1) / electrons).astype(np.float32)
+    counts = rng.poisson(_expected_counts(line_integrals, electrons)).astype(np.int16)
+    attenuation = _attenuation(counts, electrons)
     volume = back_project(attenuation, angles, spec.shape[0])
     lo, hi = np.percentile(volume, [0.1, 99.9])
     rec = (-(volume - lo) / max(hi - lo, 1e-6) * 2000 + 1000).astype(np.int16)  # dense = dark, as in cryo-ET
     (folder / "rawdata").mkdir(parents=True)
     recdir = folder / f"3dimage_{30000 + ds.index}"
     recdir.mkdir()
-    _write_mrc(folder / "rawdata" / f"{ds.sid}.mrc", counts, spec.pixel, f"etdb-explore demo tilt-series {ds.sid}")
+    _write_mrc(folder / "rawdata" / f"{ds.sid}.mrc", counts, spec.pixel, f"etdb-explore demo tilt-series {ds.sid}",
+               ds.date)
     (folder / "rawdata" / f"{ds.sid}.rawtlt").write_text("".join(f"{a:.2f}\n" for a in angles))
-    _write_mrc(recdir / f"{ds.sid}_full.rec", rec, spec.pixel, f"etdb-explore demo WBP of {ds.sid}")
+    _write_mrc(recdir / f"{ds.sid}_full.rec", rec, spec.pixel, f"etdb-explore demo WBP of {ds.sid}", ds.date)
     _jpeg(folder / f"keyimg_{ds.sid}.jpg", rec[rec.shape[0] // 2])
     _jpeg(folder / f"keyimg_{ds.sid}_s.jpg", rec[rec.shape[0] // 2], size=64)
 

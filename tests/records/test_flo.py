@@ -1,4 +1,4 @@
-"""FLO keys and message signatures against the real signatures in shared/vectors/flo_signatures.json."""
+"""FLO keys and message signatures against the real signatures in tests/vectors/flo_signatures.json."""
 
 from __future__ import annotations
 
