@@ -38,6 +38,8 @@ _LAZY = {
     "PrivateKey": ".records.flo", "verify_message": ".records.flo", "Index": ".index.index", "Record": ".records",
     "parse_record": ".records", "MrcError": ".volumes", "TiltSeries": ".volumes", "Volume": ".volumes",
     "preview": ".volumes", "open_tiltseries": ".volumes.open", "open_tomogram": ".volumes.open",
+    "Release": ".publish.release", "PublishLog": ".publish.log", "PublishLogSource": ".publish.logsource",
+    "load_key": ".publish.keys",
 }
 
 
@@ -80,7 +82,8 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
 
 __all__ = [
     "BenchmarkSet", "BlockNotFoundError", "Client", "ClientClosedError", "EtdbError", "Index", "MrcError",
-    "MultipartError", "NotPicklableError", "PrivateKey", "Record", "RecordError", "RunTimeoutError", "SignatureError",
-    "SourceError", "TiltSeries", "UnsafePathError", "VerificationError", "Volume", "download", "load_index",
-    "open_tiltseries", "open_tomogram", "parse_record", "preview", "verify_message",
+    "MultipartError", "NotPicklableError", "PrivateKey", "PublishLog", "PublishLogSource", "Record", "RecordError",
+    "Release", "RunTimeoutError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError",
+    "VerificationError", "Volume", "download", "load_index", "load_key", "open_tiltseries", "open_tomogram",
+    "parse_record", "preview", "verify_message",
 ]

@@ -12,7 +12,7 @@ import base64
 import binascii
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import coincurve
@@ -129,9 +129,10 @@ def message_hash(message: str | bytes) -> bytes:
 
 @dataclass(frozen=True)
 class PrivateKey:
-    """A FLO private key with its network and whether its public key is used compressed."""
+    """A FLO private key with its network and whether its public key is used compressed (its ``repr`` hides the
+    secret)."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     network: Network = "mainnet"
     compressed: bool = True
 

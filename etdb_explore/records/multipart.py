@@ -122,6 +122,17 @@ def split_flodata(flodata: str) -> list[str]:
     return [c.decode("utf-8") for c in _utf8_chunks(raw, FIRST_CHUNK, LATER_CHUNK)]
 
 
+def sign_part(key: flo.PrivateKey, part: int, max_: int, reference: str, data: str) -> Part:
+    """Part ``part`` of ``max_`` carrying ``data``, signed by ``key`` (``reference``: "" for part 0, else part 0's
+    txid).
+
+    Returns:
+        The signed :class:`Part`.
+    """
+    unsigned = Part(part, max_, key.address, reference, "", data)
+    return Part(part, max_, key.address, reference, key.sign_message(unsigned.preimage), data)
+
+
 def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) -> list[str]:
     """Sign and ``send`` each part in order (``send`` publishes floData and returns its txid).
 
@@ -141,9 +152,7 @@ def sign_parts(flodata: str, key: flo.PrivateKey, send: Callable[[str], str]) ->
         raise MultipartError(f"message needs {len(chunks)} parts; oipd refuses more than {MAX_PARTS}")
     max_, txids, reference = len(chunks) - 1, [], ""
     for i, data in enumerate(chunks):
-        preimage = f"{i}-{max_}-{key.address}-{reference}-{data}"
-        part = Part(i, max_, key.address, reference, key.sign_message(preimage), data)
-        txids.append(send(part.to_flodata()))
+        txids.append(send(sign_part(key, i, max_, reference, data).to_flodata()))
         reference = txids[0]
     return txids
 

@@ -33,34 +33,58 @@ from etdb_explore.records.safejson import loads
 from etdb_explore.util.files import atomic_write
 
 
-class FlodSource:
-    """Records rebuilt from a FLO node's JSON-RPC (``url``, credentials in it or as ``user``/``password``).
+class RpcError(SourceError):
+    """A JSON-RPC error answer of a FLO node; ``code`` is flod's error code (-6 insufficient funds, -4 wallet error,
+    -5 not found, …)."""
 
-    Args:
-        start_height: the first block scanned.
-        state_path: where the scan state is kept between harvests (JSON); None scans from ``start_height`` each
-            time.
-        timeout: seconds for each JSON-RPC call.
+    def __init__(self, message: str, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
 
-    ``calls`` counts the JSON-RPC calls made.
+
+class FlodRpc:
+    """A FLO node's JSON-RPC endpoint (``url``, credentials in it or as ``user``/``password``; HTTP basic auth).
+
+    ``calls`` counts the calls made; ``timeout`` bounds each one (seconds).
     """
 
     def __init__(self, url: str = "http://127.0.0.1:7313/", user: str | None = None, password: str | None = None,
-                 start_height: int = 0, state_path: str | Path | None = None, timeout: float = 60.0) -> None:
+                 timeout: float = 60.0) -> None:
         parts = urlsplit(url)
         self.user = user or parts.username
         self.password = password or parts.password
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
         self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
-        self.start_height = start_height
-        self.state_path = Path(state_path) if state_path else None
         self.timeout = timeout
         self.name = f"flod {self.url}"
         self.calls = 0
 
-    async def _rpc(self, session: aiohttp.ClientSession, method: str, *params: Any) -> Any:
+    def session(self) -> aiohttp.ClientSession:
+        """A new HTTP session for this endpoint (its credentials and timeout); the caller closes it.
+
+        Returns:
+            The session (use it in ``async with``).
+        """
+        headers = {}
+        if self.user:
+            token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout))
+
+    async def call(self, session: aiohttp.ClientSession, method: str, params: list[Any] | dict[str, Any] = ()
+                   ) -> Any:
+        """One JSON-RPC 1.0 call (``params`` positional, or named as flod also takes them).
+
+        Returns:
+            The ``result`` member.
+
+        Raises:
+            RpcError: the node answered an error (its code and message kept).
+            SourceError: the node cannot be reached, timed out, or answered something else than JSON-RPC.
+        """
         self.calls += 1
-        payload = {"jsonrpc": "1.0", "id": self.calls, "method": method, "params": list(params)}
+        payload = {"jsonrpc": "1.0", "id": self.calls, "method": method,
+                   "params": params if isinstance(params, dict) else list(params)}
         try:
             async with session.post(self.url, json=payload) as response:
                 text = await response.text()
@@ -74,8 +98,31 @@ class FlodSource:
             raise SourceError(f"{self.name}: {method}: HTTP {response.status}, not a JSON-RPC answer: {text[:80]!r}")
         if body.get("error"):
             error = body["error"]
-            raise SourceError(f"{self.name}: {method} error {error.get('code')}: {error.get('message')}")
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else error
+            raise RpcError(f"{self.name}: {method} error {code}: {str(message)[:200]}",
+                           code if isinstance(code, int) else None)
         return body.get("result")
+
+
+class FlodSource:
+    """Records rebuilt from a FLO node's JSON-RPC (``url``, credentials in it or as ``user``/``password``).
+
+    Args:
+        start_height: the first block scanned.
+        state_path: where the scan state is kept between harvests (JSON); None scans from ``start_height`` each
+            time.
+        timeout: seconds for each JSON-RPC call.
+
+    ``rpc`` is the node's :class:`FlodRpc` (``rpc.calls`` counts the calls made).
+    """
+
+    def __init__(self, url: str = "http://127.0.0.1:7313/", user: str | None = None, password: str | None = None,
+                 start_height: int = 0, state_path: str | Path | None = None, timeout: float = 60.0) -> None:
+        self.rpc = FlodRpc(url, user, password, timeout)
+        self.start_height = start_height
+        self.state_path = Path(state_path) if state_path else None
+        self.name = self.rpc.name
 
     def _load_state(self) -> dict[str, Any]:
         if not (self.state_path and self.state_path.exists()):
@@ -121,17 +168,13 @@ class FlodSource:
 
     async def _scan(self, state: dict[str, Any], assembler: MultipartAssembler) -> None:
         """Scan the blocks after ``state["height"]``, updating ``state`` block by block."""
-        headers = {}
-        if self.user:
-            token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
-            tip = await self._rpc(session, "getblockcount")
+        async with self.rpc.session() as session:
+            tip = await self.rpc.call(session, "getblockcount")
             if isinstance(tip, bool) or not isinstance(tip, int):
                 raise SourceError(f"{self.name}: getblockcount answered {tip!r:.80}")
             for height in range(state["height"] + 1, tip + 1):
-                block_hash = await self._rpc(session, "getblockhash", height)
-                block = await self._rpc(session, "getblock", block_hash, 2)
+                block_hash = await self.rpc.call(session, "getblockhash", [height])
+                block = await self.rpc.call(session, "getblock", [block_hash, 2])
                 txs = block.get("tx") if isinstance(block, dict) else None
                 if not isinstance(txs, list):
                     raise SourceError(f"{self.name}: getblock {height} answered no transaction list")
