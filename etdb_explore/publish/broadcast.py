@@ -68,7 +68,8 @@ class Broadcaster:
         Raises:
             RpcError: the node refused a part for another reason than -6/-4, or still after ``retries`` tries.
             SourceError: the node cannot be reached or its answer was lost (the part stays ``sending``).
-            EtdbError: a multipart message needs ``key`` (or a different key signed it).
+            EtdbError: later parts of multipart messages wait for ``key`` (every part 0 was sent), or a different
+                key signed them.
         """
         sent = 0
         async with self.rpc.session() as session:
@@ -82,8 +83,12 @@ class Broadcaster:
                 for part in pending:
                     await self._send(log, session, part)
                     sent += 1
-                    if part.part == 0 and part.n_parts > 1:
+                    if part.part == 0 and part.n_parts > 1 and key is not None:
                         break  # its later parts can be signed now
+        waiting = log.parts("waiting")
+        if waiting:
+            raise EtdbError(f"{len(waiting)} later parts of multipart messages wait for the signing key (they name "
+                            "part 0's txid, known only now): broadcast again with the key")
         return sent
 
     def _sign_waiting(self, log: PublishLog, key: PrivateKey | None) -> None:
@@ -92,11 +97,8 @@ class Broadcaster:
             waiting.setdefault(part.record, []).append(part)
         for record, parts in waiting.items():
             first = parts[0]
-            if not any(p.state == "waiting" for p in parts) or first.txid is None:
+            if not any(p.state == "waiting" for p in parts) or first.txid is None or key is None:
                 continue
-            if key is None:
-                raise EtdbError(f"the later parts of the message of {first.publisher} (part 0 {first.txid}) are "
-                                "signed once part 0 is sent: give the signing key")
             if key.address != first.publisher:
                 raise EtdbError(f"part 0 {first.txid} was signed by {first.publisher}, not by this key's address "
                                 f"{key.address}")

@@ -102,7 +102,8 @@ class PublishLog:
         self._lock.write(str(os.getpid()))
         self._lock.flush()
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # one run uses the log at a time; its async parts run on the I/O loop's thread while the caller waits
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
