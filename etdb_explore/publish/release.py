@@ -27,10 +27,10 @@ from etdb_explore.index.sources.flod import FlodRpc
 from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.publish.broadcast import Broadcaster
+from etdb_explore.publish.changes import enqueue
 from etdb_explore.publish.content import add_dataset, export_dataset_car
 from etdb_explore.publish.estimate import DEFAULT_FEE_RATE, Estimate, estimate
 from etdb_explore.publish.filetypes import dataset_files
-from etdb_explore.publish.changes import enqueue
 from etdb_explore.publish.log import PublishLog, open_log
 from etdb_explore.publish.table import (
     FIELDS,

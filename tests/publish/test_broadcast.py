@@ -90,8 +90,8 @@ async def test_insufficient_funds_and_fee_errors_are_retried_with_backoff(lab_ta
     Release(lab_table.head(1)).publish(tmp_path / "log.sqlite", LAB_KEY, store=LocalStore(tmp_path / "s"),
                                        offline=True, progress=False)
     async with FlodStandIn() as node:
-        node.fail_next = [(-6, "Insufficient funds"), (-4, "Error: This transaction requires a transaction fee of "
-                                                           "at least 0.001"), (-6, "Insufficient funds")]
+        node.fail_next = [(-6, "Insufficient funds"), (-4, ("Error: This transaction requires a transaction fee of "
+                                                           "at least 0.001")), (-6, "Insufficient funds")]
         with PublishLog(tmp_path / "log.sqlite") as log:
             sent = await Broadcaster(_node(node), backoff=1.5, sleep=sleep).run(log, LAB_KEY)
             assert sent == len(log.parts()) == len(node.ledger) == 2 and waits == [1.5, 3.0, 6.0]

@@ -105,7 +105,7 @@ def test_offline_release_reads_back_from_the_log_and_opens(lab_table, tmp_path):
     assert list((store.path / "refs").rglob("*")), "no-copy references"
     with PublishLog(log) as plog:
         parts = plog.parts()
-        assert [p.state for p in parts if p.record == 2][0] == "signed"
+        assert next(p.state for p in parts if p.record == 2) == "signed"
         assert {p.state for p in parts if p.record == 2 and p.part > 0} == {"waiting"}
         assert parse_part(next(p.flodata for p in parts if p.record == 2)).verify()
         assert isinstance(parse_message(plog.messages()[0][3]), etdb.Record)
@@ -150,9 +150,8 @@ def test_edit_and_deactivate_own_records(lab_table, tmp_path):
 
 
 def test_one_run_at_a_time(tmp_path):
-    with PublishLog(tmp_path / "log.sqlite"):
-        with pytest.raises(PublishLogBusy, match="in use by another run"):
-            PublishLog(tmp_path / "log.sqlite")
+    with PublishLog(tmp_path / "log.sqlite"), pytest.raises(PublishLogBusy, match="in use by another run"):
+        PublishLog(tmp_path / "log.sqlite")
     PublishLog(tmp_path / "log.sqlite").close()
 
 
