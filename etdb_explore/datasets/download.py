@@ -116,14 +116,15 @@ def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
 
 
 class _Progress:
-    """tqdm.auto bars for bytes and files (quiet when disabled)."""
+    """Bars for bytes and files: tqdm.auto's (``progress=True``), a tqdm subclass's, or none (``False``)."""
 
-    def __init__(self, total_bytes: int, total_files: int, enabled: bool) -> None:
+    def __init__(self, total_bytes: int, total_files: int, progress: bool | type) -> None:
         from tqdm.auto import tqdm
 
-        self.bytes = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes",
-                          disable=not enabled)
-        self.files = tqdm(total=total_files, unit="file", desc="files", disable=not enabled)
+        bar = progress if isinstance(progress, type) else tqdm
+        self.bytes = bar(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes",
+                         disable=not progress)
+        self.files = bar(total=total_files, unit="file", desc="files", disable=not progress)
 
     def close(self) -> None:
         self.bytes.close()
@@ -239,7 +240,7 @@ def _record(manifest: dict[str, dict[str, str]], row: pd.Series, rel: str, cid: 
 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
                     workers: int = 4, client: Client | None = None, dry_run: bool = False,
-                    progress: bool = True) -> DownloadReport:
+                    progress: bool | type = True) -> DownloadReport:
     """Async :func:`download` (same arguments and result), from any event loop: it runs on the I/O loop, and
     cancelling it stops the download (``.part`` files stay, to be resumed).
 
@@ -253,7 +254,7 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
 
 
 async def _download(selection: Index, kinds: Iterable[str] | str | None, dest: str | Path, workers: int,
-                    client: Client | None, dry_run: bool, progress: bool) -> DownloadReport:
+                    client: Client | None, dry_run: bool, progress: bool | type) -> DownloadReport:
     client = client or default_client()
     dest = Path(dest)
     files = select_files(selection, kinds)
@@ -298,11 +299,12 @@ def _save(report: DownloadReport, name: str, write: Callable[[], object]) -> Non
 
 def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
              workers: int = 4, client: Client | None = None, dry_run: bool = False,
-             progress: bool = True) -> DownloadReport:
+             progress: bool | type = True) -> DownloadReport:
     """Download the files of a selection; ``kinds`` (default all) as :mod:`etdb_explore.records.kinds` reads them
     (``"tiltseries"``, ``"reconstruction"``, …; ``"tilt-series"``, ``"reconstructions"``, ``"images"`` too).
 
-    Verified, concurrent (``workers`` files at once), resumable and atomic; ``dry_run`` only sizes the job. Ctrl-C
+    Verified, concurrent (``workers`` files at once), resumable and atomic; ``dry_run`` only sizes the job.
+    ``progress``: tqdm.auto bars for bytes and files (True), none (False), or bars of a tqdm subclass given. Ctrl-C
     stops it: files being fetched stay as ``.part`` files, and the next run resumes them.
 
     Returns:

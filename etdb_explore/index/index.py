@@ -173,12 +173,12 @@ class Index:
         return Index(datasets, files, self.rejected, self.source, records, self._snapshot,
                      new_row[owner[keep_files]], haystack)
 
-    def filter(self, *, species: Any = None, tilt_range: filters.Range | None = None,
-               defocus: filters.Range | None = None, dosage: filters.Range | None = None,
-               magnification: filters.Range | None = None, microscope: Any = None, microscopist: Any = None,
-               lab: Any = None, institution: Any = None, publisher: Any = None, tilt_scheme: str | None = None,
-               date: filters.Range | None = None, text: str | None = None) -> Index:
-        """Datasets matching every given criterion, as a new Index.
+    def mask(self, *, species: Any = None, tilt_range: filters.Range | None = None,
+             defocus: filters.Range | None = None, dosage: filters.Range | None = None,
+             magnification: filters.Range | None = None, microscope: Any = None, microscopist: Any = None,
+             lab: Any = None, institution: Any = None, publisher: Any = None, tilt_scheme: str | None = None,
+             date: filters.Range | None = None, text: str | None = None) -> np.ndarray:
+        """Which datasets match every given criterion (the keywords of :meth:`filter`), as a boolean array.
 
         ``species``: name(s) (case-insensitive; a genus matches its species) or NCBI taxid(s);
         ``tilt_range=(-60, 60)``: the acquisition covers at least that range (degrees);
@@ -188,7 +188,8 @@ class Index:
         their whole year/month; ``text``: substring of title, notes, species, strain or tilt-series id.
 
         Returns:
-            A new :class:`Index` with the matching datasets and their files.
+            A boolean numpy array over the rows of :attr:`datasets` (all True when no criterion is given); combine
+            masks with ``&``/``|`` and pass the result to :meth:`select`.
 
         Raises:
             ValueError: a ``date`` bound is not a date.
@@ -211,7 +212,21 @@ class Index:
             mask &= filters.date_mask(ds["date"], date)
         if text:
             mask &= filters.text_mask(self.haystack, text)
-        return self.select(mask)
+        return mask
+
+    def filter(self, **criteria: Any) -> Index:
+        """Datasets matching every given criterion, as a new Index: ``idx.filter(species="Vibrio cholerae",
+        tilt_range=(-60, 60), defocus=(-8, -4), microscope="Caltech Polara", date=("2010", "2015"),
+        text="flagellar motor")``; the keywords are those of :meth:`mask`.
+
+        Returns:
+            A new :class:`Index` with the matching datasets and their files (``self.select(self.mask(...))``).
+
+        Raises:
+            TypeError: an unknown keyword, or range bounds that are not numbers.
+            ValueError: a ``date`` bound is not a date.
+        """
+        return self.select(self.mask(**criteria))
 
     def files_of(self, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
         """Files of this selection, optionally only some kinds (record subtypes: "tiltseries", "reconstruction", …;

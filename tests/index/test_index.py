@@ -85,6 +85,21 @@ def test_text_scheme_and_open_ranges(index, raws):
     assert len(index.filter(defocus=(-4, -8))) == len(index.filter(defocus=(-8, -4)))
 
 
+def test_masks_combine_into_the_same_selection_as_filter(index, raws):
+    vc = index.mask(species="Vibrio cholerae")
+    wide = index.mask(tilt_range=(-60, 60))
+    assert vc.dtype == bool and vc.shape == (len(index),)
+    assert set(index.select(vc & wide).datasets.txid) == set(
+        index.filter(species="Vibrio cholerae", tilt_range=(-60, 60)).datasets.txid)
+    assert set(index.datasets.txid[vc | wide]) == _expected(
+        raws, lambda d: d["speciesName"].strip() == "Vibrio cholerae" or (d["tiltMin"] <= -60 and d["tiltMax"] >= 60))
+    assert index.mask().all()
+    with pytest.raises(TypeError):
+        index.mask(specie="Vibrio cholerae")
+    with pytest.raises(TypeError):
+        index.filter(specie="Vibrio cholerae")
+
+
 def test_plain_pandas_keeps_working(index):
     q = index.datasets.query("tilt_max >= 65 and dosage < 100")
     assert len(q) == int(((index.datasets.tilt_max >= 65) & (index.datasets.dosage < 100)).sum())
