@@ -87,6 +87,30 @@ def test_open_by_ipfs_path_and_bad_txid(demo, demo_shape, remote):
         open_tomogram("ffffffffff", index=demo, client=remote)
 
 
+def test_download_progress_goes_to_a_tqdm_class_given(demo, remote, tmp_path):
+    """``progress=`` a tqdm subclass: the download's byte and file bars are of that class (a widget's own)."""
+    from tqdm.std import tqdm
+
+    bars = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, file=open(os.devnull, "w"))  # noqa: SIM115 - closed in close()
+            bars.append(self)
+
+        def close(self):
+            super().close()
+            self.fp.close()
+
+    selection = demo.filter(species="Vibrio cholerae")
+    report = download(selection, "images", tmp_path / "dl", client=remote, progress=Recorded)
+    assert report.ok and len(report.fetched) == 2 * len(selection)
+    by_desc = {bar.desc: bar for bar in bars}
+    assert set(by_desc) == {"bytes", "files"} and len(bars) == 2
+    assert by_desc["files"].n == by_desc["files"].total == len(report.fetched)
+    assert by_desc["bytes"].n == by_desc["bytes"].total == report.planned_bytes == report.bytes
+
+
 def test_download_is_verified_resumable_and_atomic(demo, remote, tmp_path):
     selection = demo.filter(species=["Vibrio cholerae", "Escherichia coli"])
     dest = tmp_path / "dl"
