@@ -40,6 +40,7 @@ _LAZY = {
     "preview": ".volumes", "open_tiltseries": ".volumes.open", "open_tomogram": ".volumes.open",
     "Release": ".publish.release", "PublishLog": ".publish.log", "PublishLogSource": ".publish.logsource",
     "load_key": ".publish.keys",
+    "IndexBrowser": ".widgets.index_browser",
 }
 
 
@@ -81,9 +82,9 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
 
 
 __all__ = [
-    "BenchmarkSet", "BlockNotFoundError", "Client", "ClientClosedError", "EtdbError", "Index", "MrcError",
-    "MultipartError", "NotPicklableError", "PrivateKey", "PublishLog", "PublishLogSource", "Record", "RecordError",
-    "Release", "RunTimeoutError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError",
+    "BenchmarkSet", "BlockNotFoundError", "Client", "ClientClosedError", "EtdbError", "Index", "IndexBrowser",
+    "MrcError", "MultipartError", "NotPicklableError", "PrivateKey", "PublishLog", "PublishLogSource", "Record",
+    "RecordError", "Release", "RunTimeoutError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError",
     "VerificationError", "Volume", "download", "load_index", "load_key", "open_tiltseries", "open_tomogram",
     "parse_record", "preview", "verify_message",
 ]

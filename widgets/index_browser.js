@@ -55,6 +55,8 @@ function rangeFilter(key, filters, send, limits) {
   const shown = h("span", { class: "ib-range-value" });
   const box = h("fieldset", { class: "ib-range", dataset: { range: key } },
     h("legend", {}, h("label", {}, on, " " + RANGE_LABEL[key])), lo, hi, shown);
+  lo.value = min ?? 0;
+  hi.value = max ?? 0;
   const value = () => [Number(lo.value), Number(hi.value)].sort((a, b) => a - b);
   function sync() {
     const current = filters()[key];

@@ -177,10 +177,10 @@ class IndexBrowser(anywidget.AnyWidget):
             kernel_loop = asyncio.get_running_loop()
         except RuntimeError:
             kernel_loop = None
-        if kernel_loop is None or bridge.on_io_loop():
+        if kernel_loop is None:
             try:
                 result = bridge.run(job)
-            except Exception as exc:  # handed to done, which shows it in the widget
+            except Exception as exc:  # noqa: BLE001 - handed to done, which shows it in the widget
                 done(None, exc)
             else:
                 done(result, None)

@@ -227,7 +227,7 @@ class Query:
         page = min(max(page, 0), pages - 1)
         shown = self.index.datasets.iloc[rows[page * page_size:(page + 1) * page_size]]
         sizes = self.index.datasets["total_bytes"].to_numpy(dtype="float64", na_value=0.0)
-        return {"columns": [list(c) for c in COLUMNS], "rows": format_rows(shown), "total": int(len(rows)),
+        return {"columns": [list(c) for c in COLUMNS], "rows": format_rows(shown), "total": len(rows),
                 "bytes": int(sizes[mask].sum()), "page": page, "pages": pages, "page_size": page_size,
                 "sort": dict(sort)}
 

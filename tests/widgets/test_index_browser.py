@@ -82,7 +82,7 @@ def test_sorted_pages_hold_every_row_once_missing_values_last(browser, index):
     rows = _all_rows(browser)
     ds = index.datasets.set_index("txid")
     order = ds.loc[[r[0] for r in rows], "defocus"].to_numpy(dtype="float64", na_value=np.nan)
-    assert len(rows) == len(index) and len(set(r[0] for r in rows)) == len(index)
+    assert len(rows) == len(index) and len({r[0] for r in rows}) == len(index)
     known = order[~np.isnan(order)]
     assert (np.diff(known) <= 0).all() and np.isnan(order[len(known):]).all()
     browser.sort = {"column": "title", "ascending": True}
