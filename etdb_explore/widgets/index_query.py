@@ -154,6 +154,10 @@ class Query:
     _masks: dict[str, tuple[Any, np.ndarray]] = field(default_factory=dict)
     _ranks: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._sizes = self.index.datasets["total_bytes"].to_numpy(dtype="float64", na_value=0.0)
+        self._shown = shown_columns(self.index.datasets)
+
     def update(self, wanted: dict[str, Any]) -> np.ndarray:
         """Apply new criteria (from :func:`criteria`).
 
@@ -225,10 +229,9 @@ class Query:
             rows = rows[np.argsort(key, kind="stable")]
         pages = max(1, -(-len(rows) // page_size))
         page = min(max(page, 0), pages - 1)
-        shown = self.index.datasets.iloc[rows[page * page_size:(page + 1) * page_size]]
-        sizes = self.index.datasets["total_bytes"].to_numpy(dtype="float64", na_value=0.0)
-        return {"columns": [list(c) for c in COLUMNS], "rows": format_rows(shown), "total": len(rows),
-                "bytes": int(sizes[mask].sum()), "page": page, "pages": pages, "page_size": page_size,
+        shown = format_rows(self._shown, rows[page * page_size:(page + 1) * page_size])
+        return {"columns": [list(c) for c in COLUMNS], "rows": shown, "total": len(rows),
+                "bytes": int(self._sizes[mask].sum()), "page": page, "pages": pages, "page_size": page_size,
                 "sort": dict(sort)}
 
 
@@ -263,8 +266,21 @@ def _number_text(value: Any, digits: int = 1) -> str:
     return "" if pd.isna(value) else f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
 
 
-def format_rows(shown: pd.DataFrame) -> list[list[str]]:
-    """Table rows as text: txid first, then one cell per column of :data:`COLUMNS`.
+SHOWN = ("txid", "title", "species", "tilt_min", "tilt_max", "defocus", "microscope", "date", "total_bytes")
+
+
+def shown_columns(ds: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns of a datasets table the table shows, as object arrays (what :func:`format_rows` reads).
+
+    Returns:
+        ``{column: array}`` for the columns of :data:`SHOWN`.
+    """
+    return {column: ds[column].to_numpy(dtype=object) for column in SHOWN}
+
+
+def format_rows(columns: dict[str, np.ndarray], rows: np.ndarray) -> list[list[str]]:
+    """Rows ``rows`` (positions) as text: txid first, then one cell per column of :data:`COLUMNS`; ``columns`` as
+    :func:`shown_columns` gives them.
 
     Returns:
         A list of lists of strings (missing values as "").
@@ -273,10 +289,8 @@ def format_rows(shown: pd.DataFrame) -> list[list[str]]:
         return "" if pd.isna(value) else str(value)
 
     out = []
-    for row in shown.itertuples(index=False):
-        tilt = "" if pd.isna(row.tilt_min) or pd.isna(row.tilt_max) else \
-            f"{_number_text(row.tilt_min)} … {_number_text(row.tilt_max)}"
-        date = "" if pd.isna(row.date) else row.date.date().isoformat()
-        out.append([text(row.txid), text(row.title), text(row.species), tilt, _number_text(row.defocus, 2),
-                    text(row.microscope), date, human_bytes(row.total_bytes)])
+    for txid, title, species, tmin, tmax, defocus, scope, date, size in zip(*(columns[c][rows] for c in SHOWN)):
+        tilt = "" if pd.isna(tmin) or pd.isna(tmax) else f"{_number_text(tmin)} … {_number_text(tmax)}"
+        out.append([text(txid), text(title), text(species), tilt, _number_text(defocus, 2), text(scope),
+                    "" if pd.isna(date) else date.date().isoformat(), human_bytes(size)])
     return out
