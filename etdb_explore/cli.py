@@ -1,4 +1,4 @@
-"""The ``etdb-explore`` command: search the index, run the demo, add, serve and move IPFS content.
+"""The ``etdb-explore`` command: search the index, run the demo, add, serve and move IPFS content, publish.
 
 Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed, 130 interrupted
 (Ctrl-C: the work in progress is cancelled; a download resumes when run again).
@@ -151,7 +151,191 @@ def build_parser() -> argparse.ArgumentParser:
                       help="full: 32 datasets (the default, unless $ETDB_EXPLORE_DEMO says otherwise); small: 12 "
                            "smaller ones, built in seconds")
     demo.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    _add_publish_parser(sub)
     return parser
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` → (NAME, VALUE)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _add_publish_parser(sub: Any) -> None:
+    publish = sub.add_parser("publish", help="publish a lab's release: folders into IPFS, signed records onto FLO",
+                             description="Publish a lab's own datasets: dry run (the default: validation and cost "
+                                         "estimate), --offline (signed floData into the publish log) or --node "
+                                         "(broadcast through a FLO node's JSON-RPC). The key comes from "
+                                         "$ETDB_FLO_WIF, --key-env, --key-file (mode 0600) or --keyring.")
+    actions = publish.add_subparsers(dest="action", required=True)
+
+    def common(parser: argparse.ArgumentParser, *, node: bool = True) -> None:
+        parser.add_argument("--log", type=Path, default=Path("publish-log.sqlite"),
+                            help="the publish log (SQLite; default ./publish-log.sqlite)")
+        k = parser.add_argument_group("signing key (never printed)")
+        k.add_argument("--key-env", metavar="VAR", help="environment variable holding the WIF (default ETDB_FLO_WIF)")
+        k.add_argument("--key-file", type=Path, help="file holding the WIF, readable by its owner only (chmod 600)")
+        k.add_argument("--keyring", metavar="USER", help="keyring entry of service etdb-explore and this user")
+        if node:
+            where = parser.add_mutually_exclusive_group()
+            where.add_argument("--node", metavar="URL", help="broadcast through this FLO node's JSON-RPC "
+                                                             "(http://user:pass@127.0.0.1:7313/)")
+            where.add_argument("--offline", action="store_true", help="only sign into the publish log")
+        parser.add_argument("--json", action="store_true", help="print a JSON report")
+
+    release = actions.add_parser("release", help="publish the datasets of a metadata table (dry run by default)")
+    release.add_argument("table", type=Path, help="the metadata table: .csv, .xlsx, .parquet or .json; one row per "
+                                                  "dataset, a 'folder' column naming its folder")
+    release.add_argument("--root", type=Path, help="where relative folders are (default: the table's folder)")
+    release.add_argument("--column", action="append", type=_pair, default=[], metavar="COLUMN=FIELD",
+                         help="map a table column onto a Research-Tomogram field (repeatable)")
+    release.add_argument("--default", action="append", type=_pair, default=[], metavar="FIELD=VALUE",
+                         help="a field's value where the table leaves it empty (repeatable)")
+    release.add_argument("--store", type=Path, help="local store folder (default: the user's etdb-explore store)")
+    release.add_argument("--kubo", nargs="?", const=True, default=None, help="add through a Kubo daemon instead")
+    release.add_argument("--copy", action="store_true", help="copy the files into the store (default: no-copy)")
+    release.add_argument("--car-dir", type=Path, help="also write one CAR per dataset here (for pinning services)")
+    release.add_argument("--fee-rate", type=float, default=0.001, help="FLO per kB (settxfee; default 0.001)")
+    release.add_argument("--no-progress", action="store_true")
+    common(release)
+
+    broadcast = actions.add_parser("broadcast", help="send what the publish log has signed and not yet sent")
+    common(broadcast, node=False)
+    broadcast.add_argument("--node", metavar="URL", required=True, help="the FLO node's JSON-RPC URL")
+
+    status = actions.add_parser("status", help="the publish log's records and their progress")
+    status.add_argument("--log", type=Path, default=Path("publish-log.sqlite"))
+    status.add_argument("--node", metavar="URL", help="also ask the node which parts are confirmed")
+    status.add_argument("--json", action="store_true")
+
+    for name, text in (("edit", "edit one of the lab's published records (re-signed)"),
+                       ("deactivate", "deactivate one of the lab's published records")):
+        change = actions.add_parser(name, help=text)
+        change.add_argument("txid", help="the record's txid (as the publish log holds it)")
+        if name == "edit":
+            change.add_argument("--set", action="append", type=_pair, required=True, dest="changes",
+                                metavar="FIELD=VALUE", help="dotted artifact field and its new JSON value, e.g. "
+                                                            "details.defocus=-6.5 or info.title='\"New\"'")
+        common(change)
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".xlsx": pd.read_excel,
+               ".xls": pd.read_excel, ".parquet": pd.read_parquet, ".json": pd.read_json}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise EtdbError(f"{path}: unknown table format; use .csv, .tsv, .xlsx, .parquet or .json")
+    return reader(path)
+
+
+def _publish_key(args: argparse.Namespace, required: bool = True) -> Any:
+    """The signing key the options name (None for a dry run that names none and has no $ETDB_FLO_WIF)."""
+    import os
+
+    from etdb_explore.publish.keys import DEFAULT_VARIABLE, load_key
+
+    named = args.key_env or args.key_file or args.keyring
+    if not named and not required and not os.environ.get(DEFAULT_VARIABLE):
+        return None
+    return load_key(env=args.key_env, file=args.key_file, keyring_user=args.keyring)
+
+
+def _status_json(status: Any) -> str:
+    return status.astype(object).where(status.notna(), None).to_json(orient="records", indent=1)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``etdb-explore publish release|broadcast|status|edit|deactivate``.
+
+    Returns:
+        EXIT_OK when done (a dry run: when the release is ready), EXIT_SOURCE when the table has problems (printed).
+
+    Raises:
+        EtdbError: the key, the log, the node or the content failed (KeySourceError, PublishLogBusy, RpcError, …).
+        OSError: the table or a folder cannot be read.
+    """
+    import json as json_module
+
+    from etdb_explore.index.sources.flod import FlodRpc
+    from etdb_explore.publish import PublishLog, Release, ReleaseProblems, broadcast, deactivate, edit
+    from etdb_explore.publish.broadcast import Broadcaster
+    from etdb_explore.publish.logsource import PublishLogSource
+    from etdb_explore.util.bridge import run
+
+    node = FlodRpc(args.node) if getattr(args, "node", None) else None
+    if args.action == "status":
+        with PublishLog(args.log) as log:
+            if node is not None:
+                run(Broadcaster(node).confirm(log))
+            status = log.records()
+        print(_status_json(status) if args.json else status.to_string(index=False, max_colwidth=50))
+        return EXIT_OK
+    if args.action == "broadcast":
+        status = broadcast(args.log, node, _publish_key(args))
+    elif args.action in ("edit", "deactivate"):
+        from etdb_explore.index.loading import harvest_index
+
+        record = harvest_index(PublishLogSource(args.log)).record(args.txid)
+        key = _publish_key(args)
+        if args.action == "edit":
+            changes = {}
+            for name, value in args.changes:
+                try:
+                    changes[name] = json_module.loads(value)
+                except ValueError:
+                    changes[name] = value
+            edit(args.log, record, key, changes=changes, node=node, offline=args.offline)
+        else:
+            deactivate(args.log, record, key, node=node, offline=args.offline)
+        with PublishLog(args.log) as log:
+            status = log.records()
+    else:
+        release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(
+            (column, field) for column, field in args.column), defaults=dict(args.default))
+        try:
+            if node is None and not args.offline:
+                plan = release.dry_run(_publish_key(args, required=False), args.fee_rate)
+                if args.json:
+                    est = plan.estimate
+                    print(json_module.dumps({"dry_run": True, "datasets": len(plan.records), "messages": est.messages,
+                                             "transactions": est.transactions, "flodata_bytes": est.flodata_bytes,
+                                             "transaction_bytes": est.transaction_bytes, "fee_flo": est.fee,
+                                             "fee_rate": est.fee_rate}, indent=1))
+                else:
+                    print(plan)
+                    print("nothing was added, signed or sent; publish with --offline or --node URL")
+                return EXIT_OK
+            store = None
+            kubo = None
+            if args.kubo:
+                from etdb_explore.ipfs.sources.kubo import KuboSource
+
+                kubo = KuboSource(None if args.kubo is True else args.kubo)
+            else:
+                from etdb_explore.ipfs.sources.store import LocalStore
+
+                store = LocalStore(args.store)
+            status = release.publish(args.log, _publish_key(args), store=store, kubo=kubo, nocopy=not args.copy,
+                                     node=node, offline=args.offline, car_dir=args.car_dir, fee_rate=args.fee_rate,
+                                     progress=not (args.json or args.no_progress))
+        except ReleaseProblems as exc:
+            if args.json:
+                print(_status_json(exc.problems))
+            else:
+                print(exc.problems.to_string(index=False, max_colwidth=60))
+            print(f"etdb-explore: {len(exc.problems)} problems in {args.table}; nothing was published",
+                  file=sys.stderr)
+            return EXIT_SOURCE
+    if args.json:
+        print(_status_json(status))
+    else:
+        print(status[["name", "kind", "state", "txid", "n_parts", "parts_sent"]].to_string(index=False,
+                                                                                          max_colwidth=50))
+    return EXIT_OK
 
 
 def _source(args: argparse.Namespace) -> Any:
@@ -394,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car,
-                "download": cmd_download}
+                "download": cmd_download, "publish": cmd_publish}
     try:
         return commands[args.command](args)
     except EtdbError as exc:

@@ -65,7 +65,8 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
 
     A source's cache (a snapshot in :func:`cache_dir`) is read verified: rebuilt from its signed records, so an
     edited cache cannot pass a forged record as verified. An unreadable cache is harvested again, and a cache that
-    cannot be written (a read-only folder, a file in its place) costs a warning, not the load.
+    cannot be written (a read-only folder, a file in its place) costs a warning, not the load. A local source that
+    says ``cached = False`` (the publish log) is read afresh each time.
 
     Returns:
         The :class:`Index`.
@@ -78,6 +79,8 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
         path = Path(source)
         read_snapshot_manifest(path)
         return Index.from_snapshot(path)
+    if not getattr(source, "cached", True):
+        return harvest_index(source, verified_only)
     cached = cache_dir() / _cache_key(source.name)
     if not refresh and verified_only:
         index = _read_cache(cached)

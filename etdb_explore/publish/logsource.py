@@ -28,7 +28,10 @@ def provisional_txid(flodata: str) -> str:
 
 
 class PublishLogSource:
-    """The records of the publish log at ``path`` (see :class:`~etdb_explore.publish.log.PublishLog`)."""
+    """The records of the publish log at ``path`` (see :class:`~etdb_explore.publish.log.PublishLog`); read afresh by
+    each ``load_index`` (``cached`` False: the log is local and changes as the lab publishes)."""
+
+    cached = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -19,8 +19,9 @@ It follows flod's JSON-RPC 1.0 wire format (bitcoind's, with FLO's floData): POS
 
 Transactions accepted by ``sendtoaddress`` wait in the mempool until ``mine()`` puts them into a block (or at once,
 with ``automine``). ``ledger`` lists every floData the wallet ever sent, in order: what the crash tests count.
-``hook(method)`` runs before each call is answered (a test uses it to kill the client mid-call); ``hook_after``
-runs after a ``sendtoaddress`` is accepted, before its answer leaves.
+``hook(method)`` runs when a call arrives (a true result drops the call unprocessed: a test kills the client there);
+``hook_after`` runs after a ``sendtoaddress`` is accepted, before its answer leaves (killing the client there
+leaves a transaction sent whose txid the client never learnt).
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ class FlodStandIn(LocalServer):
         call = await request.json()
         method, params, rid = call["method"], call.get("params", []), call.get("id")
         self.calls.append(method)
-        if self.hook is not None:
-            self.hook(method)
+        if self.hook is not None and self.hook(method):
+            return web.Response(status=503, text="")  # the call is dropped unanswered and unprocessed
 
         def ok(result: object) -> web.Response:
             return web.json_response({"result": result, "error": None, "id": rid})

@@ -77,7 +77,7 @@ async def test_offline_then_broadcast_later(lab_table, tmp_path):
         node.mine()
         harvest = await FlodSource(node.url, "rpc", "secret").harvest()
         assert sorted(r.txid for r in harvest.records) == sorted(status["txid"])
-        offline = etdb.load_index(PublishLogSource(tmp_path / "log.sqlite"), refresh=True)
+        offline = etdb.load_index(PublishLogSource(tmp_path / "log.sqlite"))
         assert sorted(offline.datasets["txid"]) == sorted(status["txid"])
 
 

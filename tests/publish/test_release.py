@@ -140,7 +140,7 @@ def test_edit_and_deactivate_own_records(lab_table, tmp_path):
         deactivate(log, first, stranger, offline=True)
     with pytest.raises(etdb.EtdbError, match="offline=True"):
         deactivate(log, first, LAB_KEY)
-    after = etdb.load_index(PublishLogSource(log), refresh=True)
+    after = etdb.load_index(PublishLogSource(log))
     edited = after.datasets.set_index("txid")
     assert edited.loc[first.txid, "title"] == "corrected" and edited.loc[first.txid, "defocus"] == -6.25
     assert edited.loc[second.txid, "deactivated"] and not edited.loc[first.txid, "deactivated"]
