@@ -294,8 +294,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         with PublishLog(args.log) as log:
             status = log.records()
     else:
-        release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(
-            (column, field) for column, field in args.column), defaults=dict(args.default))
+        release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(args.column),
+                          defaults=dict(args.default))
         try:
             if node is None and not args.offline:
                 plan = release.dry_run(_publish_key(args, required=False), args.fee_rate)

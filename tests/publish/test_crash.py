@@ -83,22 +83,23 @@ async def test_killed_anywhere_each_part_is_broadcast_exactly_once(tmp_path):
         args = ["publish", "release", table, "--log", str(log), "--store", str(tmp_path / "store"), "--node",
                 f"http://rpc:secret@{node.url.split('://', 1)[1]}", "--no-progress", "--json"]
         outcomes = []
+        running: list[asyncio.subprocess.Process] = []  # the run being killed
         for kind, at in plan:
-            proc = None
 
             def on_call(method: str, kind=kind, at=at) -> bool:
                 if (kind == "call" and method == at) or (
                         method == "sendtoaddress" and kind == "before" and node.calls.count(method) == at):
-                    _kill(proc)
+                    _kill(running[-1])
                     return True
                 return False
 
             def after_send(method: str, kind=kind, at=at) -> None:
                 if kind == "after" and node.calls.count("sendtoaddress") == at:
-                    _kill(proc)
+                    _kill(running[-1])
 
             node.hook, node.hook_after = on_call, after_send
             proc = await _run(args, env)
+            running.append(proc)
             watch = asyncio.create_task(_kill_when_logged(proc, log, at)) if kind == "log" else None
             out, err = await asyncio.wait_for(proc.communicate(), 120)
             if watch is not None:
@@ -133,6 +134,6 @@ async def test_a_second_run_on_a_log_in_use_refuses(tmp_path):
     with PublishLog(tmp_path / "release.sqlite"):
         proc = await _run(["publish", "release", table, "--log", str(tmp_path / "release.sqlite"), "--offline",
                            "--store", str(tmp_path / "store")], env)
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 3
     assert f"is in use by another run (process {os.getpid()})" in err.decode()
