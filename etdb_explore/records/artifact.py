@@ -8,6 +8,7 @@ does not depend on it, and parsing stays fast).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -170,22 +171,71 @@ def missing_fields(artifact: dict[str, Any]) -> list[str]:
     return missing
 
 
+class _NotPlain(Exception):
+    """A value the fast serializer leaves to :mod:`~etdb_explore.records.gojson` (a float Python writes otherwise)."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as Python's JSON encoder writes it the way Go does: whole floats as ints; floats that Python would
+    write with an exponent, or anything else not a plain JSON scalar, raise _NotPlain."""
+    kind = type(value)
+    if kind is float:
+        if value.is_integer() and abs(value) < 1e16:
+            return int(value)
+        if not 1e-4 <= abs(value) < 1e16:
+            raise _NotPlain
+    elif kind is not str and kind is not int and kind is not bool:
+        raise _NotPlain
+    return value
+
+
 def _in_go_order(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    """A copy of a canonical object with go-etdb's key order (unknown keys after the known, in their order)."""
+    """A copy of a canonical object with go-etdb's key order (unknown keys after the known, in their order) and
+    plain values (see :func:`_plain`)."""
     rank = RANKS[kind]
+    last = len(rank)
     ordered = {}
-    for key in sorted(obj, key=lambda k: rank.get(k, len(rank))):
+    for key in sorted(obj, key=lambda k: rank.get(k, last)):
         value = obj[key]
         if kind == "artifact" and key in NESTED:
             value = _in_go_order(value, key)
         elif kind == "storage" and key == "files":
             value = [_in_go_order(f, "file") for f in value]
+        elif key == "payment" or kind == "artifact" and key not in rank:
+            raise _NotPlain  # any JSON: left to gojson
+        else:
+            value = _plain(value)
         ordered[key] = value
     return ordered
 
 
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+               ("\u2029", "\\u2029"))
+
+
+def _go_object(obj: dict[str, Any], kind: str) -> str:
+    """go-etdb's JSON of a canonical object of ``kind`` through :mod:`~etdb_explore.records.gojson` (any value)."""
+    rank = RANKS[kind]
+    last = len(rank)
+    members = []
+    for key in sorted(obj, key=lambda k: rank.get(k, last)):
+        value = obj[key]
+        if kind == "artifact" and key in NESTED:
+            text = _go_object(value, key)
+        elif kind == "storage" and key == "files":
+            text = "[" + ",".join(_go_object(f, "file") for f in value) + "]"
+        else:
+            text = gojson.dumps(value)
+        members.append(gojson.go_string(key) + ":" + text)
+    return "{" + ",".join(members) + "}"
+
+
 def serialize_artifact(artifact: dict[str, Any]) -> str:
     """go-etdb's JSON of a canonical artifact (key order, omitempty, Go's escaping and number format).
+
+    The common artifact (strings, ints, floats Python writes as Go does) goes through Python's C encoder, its
+    escapes then made Go's (``<`` ``>`` ``&`` U+2028 U+2029); anything else through
+    :mod:`~etdb_explore.records.gojson`. Both give the same bytes.
 
     Returns:
         The compact JSON text, byte-exact with go-etdb's.
@@ -193,4 +243,16 @@ def serialize_artifact(artifact: dict[str, Any]) -> str:
     Raises:
         ValueError, TypeError: ``artifact`` is not canonical (a non-finite float, a value of a non-JSON type).
     """
-    return gojson.dumps(_in_go_order(artifact, "artifact"))
+    try:
+        text = _ENCODER.encode(_in_go_order(artifact, "artifact"))
+    except _NotPlain:
+        return _go_object(artifact, "artifact")
+    if "\\b" in text or "\\f" in text:  # Python writes \b and \f where Go writes \u0008 and \u000c
+        return _go_object(artifact, "artifact")
+    for raw, escaped in _GO_ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)

@@ -187,12 +187,25 @@ class PrivateKey:
         suffix = b"\x01" if self.compressed else b""
         return b58check_encode(bytes([NETWORKS[self.network].wif]) + self.secret + suffix)
 
-    @property
+    @functools.cached_property
+    def _signer(self) -> coincurve.PrivateKey:
+        """The secp256k1 key, made once (making it derives the public key, the costly part of a signature)."""
+        return coincurve.PrivateKey(self.secret)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickles as its fields only (the cached secp256k1 key is made again where it lands)."""
+        return {"secret": self.secret, "network": self.network, "compressed": self.compressed}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    @functools.cached_property
     def public_key(self) -> bytes:
         """The serialized secp256k1 public key (33 bytes compressed, else 65)."""
-        return coincurve.PrivateKey(self.secret).public_key.format(compressed=self.compressed)
+        return self._signer.public_key.format(compressed=self.compressed)
 
-    @property
+    @functools.cached_property
     def address(self) -> str:
         """The key's P2PKH address on its network."""
         return pubkey_to_address(self.public_key, self.network)
@@ -203,7 +216,7 @@ class PrivateKey:
         Returns:
             The base64 compact recoverable signature (65 bytes).
         """
-        sig = coincurve.PrivateKey(self.secret).sign_recoverable(message_hash(message), hasher=None)
+        sig = self._signer.sign_recoverable(message_hash(message), hasher=None)
         header = 27 + sig[64] + (4 if self.compressed else 0)
         return base64.b64encode(bytes([header]) + sig[:64]).decode("ascii")
 

@@ -8,12 +8,14 @@ Dicts are written in their own key order: callers order them (see :mod:`etdb_exp
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
 _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"', ord("\\"): "\\\\"})
 _ESCAPES.update({ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029]')
 
 
 def go_string(text: str) -> str:
@@ -22,6 +24,8 @@ def go_string(text: str) -> str:
     Returns:
         The quoted, escaped text.
     """
+    if _NEEDS_ESCAPE.search(text) is None:  # most strings: nothing to escape
+        return '"' + text + '"'
     return '"' + text.translate(_ESCAPES) + '"'
 
 
@@ -59,6 +63,13 @@ def dumps(value: Any) -> str:
         ValueError: a float is NaN or infinite.
         TypeError: a value of another type.
     """
+    kind = type(value)
+    if kind is str:
+        return go_string(value)
+    if kind is dict:
+        return "{" + ",".join(go_string(str(k)) + ":" + dumps(v) for k, v in value.items()) + "}"
+    if kind is int:
+        return str(value)
     if isinstance(value, str):
         return go_string(value)
     if isinstance(value, bool):

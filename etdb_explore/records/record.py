@@ -157,8 +157,8 @@ class Record:
         """
         artifact = normalize_artifact({**self.artifact, "floAddress": key.address, "signature": ""})
         unsigned = replace(self, artifact=artifact)
-        return replace(unsigned, artifact=normalize_artifact({**artifact, "signature": key.sign_message(
-            unsigned.preimage)}))
+        # a signature is non-empty base64 text: the artifact stays canonical with it
+        return replace(unsigned, artifact={**artifact, "signature": key.sign_message(unsigned.preimage)})
 
     def to_json(self) -> str:
         """The artifact as go-etdb serialized it.

@@ -1,0 +1,144 @@
+"""Publishing benchmarks (issue 11). Plain script: prints timings, ratios against the baselines, and a summary.
+
+1. A release of 100 datasets × 10 files (1 GiB in all) published offline with no-copy (folders added, records
+   signed into the durable publish log), against its baseline: ``etdb-explore add`` of the same folders
+   (``--cid-version 1 --nocopy``) plus signing the same records alone. Both run as the CLI in fresh processes; the
+   difference is what the log, validation and file typing cost (target: under 10 %).
+2. Signing and splitting the ETDB's 11,293 records: each record signed, serialized, split into parts, and every
+   part signed (later parts naming a part-0 txid), as broadcasting does (target: ≤ 2 s).
+
+    python benchmarks/bench_publish.py          # 100 × 10 files, 1 GiB
+    python benchmarks/bench_publish.py 20       # a quick run: 20 datasets
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from etdb_explore.demo.sample import ETDB_SIZE, synthetic_records
+from etdb_explore.publish.messages import first_part, later_parts
+from etdb_explore.publish.release import Release
+from etdb_explore.records import Record, normalize_artifact
+from etdb_explore.records.flo import PrivateKey
+
+KEY = PrivateKey.from_seed("bench publish lab", "testnet")
+FILES = 10
+TOTAL = 1 << 30
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = ["rawdata/{sid}.mrc", "rawdata/{sid}.rawtlt", "3dimage_1/{sid}_full.rec", "3dimage_1/{sid}_bin2.rec",
+          "keyimg_{sid}.jpg", "keyimg_{sid}_s.jpg", "keymov_{sid}.mp4", "AutoCaps/{sid}_1.png", "AutoCaps/{sid}_2.png",
+          "notes.txt"]
+
+
+def make_release(base: Path, datasets: int) -> Path:
+    """``datasets`` folders of 10 files sharing ``TOTAL`` bytes (the tilt-series and reconstructions the bulk), and
+    the table naming them."""
+    per_dataset = TOTAL // 100  # 100 datasets are 1 GiB; a quick run keeps the per-dataset size
+    weights = [40, 1, 30, 10, 2, 1, 10, 2, 2, 2]
+    rows = []
+    block = os.urandom(1 << 20)
+    for i in range(datasets):
+        sid = f"bench{i:03d}"
+        for pattern, weight in zip(LAYOUT, weights):
+            path = base / sid / pattern.format(sid=sid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            size = per_dataset * weight // sum(weights)
+            with open(path, "wb") as fh:
+                fh.write(i.to_bytes(4, "big") + pattern.encode())  # every file differs
+                for start in range(0, size, len(block)):
+                    fh.write(block[: min(len(block), size - start)])
+        rows.append({"title": f"benchmark dataset {i}", "species": "Vibrio cholerae", "ncbi_taxid": 666,
+                     "date": "2014-06-01", "tilt_min": -60, "tilt_max": 60, "tilt_step": 2, "defocus": -6,
+                     "dosage": 120, "microscope": "Caltech Polara", "lab": "Bench Lab", "sid": sid, "folder": sid})
+    table = base / "release.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    return table
+
+
+def cli(*args: str) -> float:
+    env = {**os.environ, "ETDB_FLO_WIF": KEY.to_wif()}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "etdb_explore", *args], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def sign_alone(table: Path) -> float:
+    """Signing the release's records alone (locations known), in a fresh process like the CLI runs."""
+    code = ("import sys, time, pandas as pd; from etdb_explore.publish.release import Release; "
+            "from etdb_explore.records.flo import PrivateKey; t = pd.read_csv(sys.argv[1]); "
+            "r = Release(t, root=sys.argv[2]); k = PrivateKey.from_seed('bench publish lab', 'testnet'); "
+            "s = time.perf_counter(); [r.record(i, 'bafybei' + 'q' * 52, k).to_flodata() for i in t.index]; "
+            "print(time.perf_counter() - s)")
+    out = subprocess.run([sys.executable, "-c", code, str(table), str(table.parent)], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out)
+
+
+def bench_release(datasets: int, rounds: int = 3) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        base = Path(tmp)
+        table = make_release(base, datasets)
+        folders = [str(base / f"bench{i:03d}") for i in range(datasets)]
+        size = sum(p.stat().st_size for p in base.rglob("*") if p.is_file())
+        print(f"release: {datasets} datasets × {FILES} files, {size / 2**30:.2f} GiB")
+        adds, signs, publishes = [], [], []
+        for r in range(rounds + 1):  # the first round warms the page cache
+            for name in ("store-add", "store-pub", "log.sqlite", "log.sqlite.lock"):
+                target = base / name
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+            add = cli("add", *folders, "--cid-version", "1", "--nocopy", "--store", str(base / "store-add"), "--json")
+            sign = sign_alone(table)
+            publish = cli("publish", "release", str(table), "--offline", "--store", str(base / "store-pub"),
+                          "--log", str(base / "log.sqlite"), "--no-progress", "--json")
+            if r:
+                adds.append(add)
+                signs.append(sign)
+                publishes.append(publish)
+        return statistics.median(adds), statistics.median(signs), statistics.median(publishes)
+
+
+def bench_signing(n: int = ETDB_SIZE) -> tuple[float, int, int]:
+    records = [Record(normalize_artifact(raw["artifact"])) for raw in synthetic_records(n)]
+    fake_txid = "ab" * 32
+    start = time.perf_counter()
+    transactions = messages = 0
+    for record in records:
+        message = record.signed(KEY).to_flodata()
+        chunks, _ = first_part(message, KEY)
+        if len(chunks) > 1:
+            later_parts(chunks, KEY, fake_txid)
+        transactions += len(chunks)
+        messages += 1
+    return time.perf_counter() - start, messages, transactions
+
+
+def main() -> None:
+    datasets = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    add, sign, publish = bench_release(datasets)
+    baseline = add + sign
+    overhead = publish / baseline - 1
+    print(f"etdb-explore add --nocopy (CLI):  {add:6.2f} s")
+    print(f"signing the records alone:        {sign:6.3f} s")
+    print(f"baseline (add + signing):         {baseline:6.2f} s")
+    print(f"publish release --offline (CLI):  {publish:6.2f} s  ({publish / baseline:.3f}× the baseline, "
+          f"log and checks {overhead * 100:+.1f} %)")
+    seconds, messages, transactions = bench_signing()
+    print(f"signing + splitting {messages:,} records: {seconds:.2f} s ({transactions:,} transactions, "
+          f"{seconds / messages * 1e6:.0f} µs a record; target ≤ 2 s)")
+    verdict = "ok" if overhead < 0.10 and seconds <= 2 else "MISSED"
+    print(f"summary: publishing {datasets} datasets costs {overhead * 100:+.1f} % over add + signing (target < 10 %); "
+          f"{messages:,} records sign and split in {seconds:.2f} s (target ≤ 2 s): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
