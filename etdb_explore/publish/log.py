@@ -4,8 +4,10 @@ A record moves ``added`` (its folder is in IPFS) → ``signed`` (its floData mad
 → ``confirmed`` (every part in a block). A part moves ``waiting`` (a later part of a multipart message, signed
 once part 0's txid is known) → ``signed`` → ``sending`` (written *before* the node is asked) → ``sent`` (its txid
 written after the node answered) → ``confirmed``. A part found ``sending`` after a crash may or may not have reached
-the node: :mod:`etdb_explore.publish.broadcast` asks the node before sending it again. The database runs in WAL mode
-with ``synchronous=FULL``, so every committed step survives a crash or power cut. One run at a time: the log is
+the node: :mod:`etdb_explore.publish.broadcast` asks the node before sending it again. The database runs in WAL mode:
+every committed step survives a crash of the process, and the steps about sending (``sending``, ``sent``) are
+flushed to disk (``synchronous=FULL``) before the run goes on, so they survive a power cut too; a power cut can
+only make a run add or sign again what was not yet sent. One run at a time: the log is
 locked (``<log>.lock``) while open, and a second run refuses with :class:`PublishLogBusy`.
 """
 
@@ -142,9 +144,12 @@ class PublishLog:
             self._release()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; ``durable`` ones are on disk (fsync) when it returns, the others survive a crash of the
+        process (WAL) and reach the disk with the next durable one at the latest."""
         if self._db is None:
             raise PublishLogError(f"publish log {self.path} is closed")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -243,8 +248,8 @@ class PublishLog:
                            [(fd, record, k) for k, fd in flodatas.items()])
 
     def mark_sending(self, part: PartRow) -> None:
-        """Phase one: the part is about to be sent (committed before the node is asked)."""
-        with self._transaction() as db:
+        """Phase one: the part is about to be sent (on disk before the node is asked)."""
+        with self._transaction(durable=True) as db:
             db.execute("UPDATE parts SET state='sending', sending_since=? WHERE record=? AND part=?",
                        (time.time(), part.record, part.part))
 
@@ -256,7 +261,7 @@ class PublishLog:
 
     def mark_sent(self, part: PartRow, txid: str) -> None:
         """Phase two: the node accepted the part as transaction ``txid`` (part 0's txid is the record's)."""
-        with self._transaction() as db:
+        with self._transaction(durable=True) as db:
             db.execute("UPDATE parts SET state='sent', txid=? WHERE record=? AND part=?", (txid, part.record, part.part))
             if part.part == 0:
                 db.execute("UPDATE records SET txid=?, updated=? WHERE id=?", (txid, time.time(), part.record))
