@@ -5,6 +5,8 @@ transactions, each with its ``floData``); OIP 0.42 messages are parsed, multipar
 any order, and edits and deactivations applied in block order. The scan is incremental: the last scanned height,
 the messages found and the parts still waiting for their siblings are kept in ``state_path`` (JSON, replaced
 atomically), and the next harvest scans only new blocks. Reorganisations are not followed (deep blocks only).
+:class:`FlodRpc` (the endpoint, its credentials, one JSON-RPC call) is shared with publishing
+(:mod:`etdb_explore.publish.broadcast`).
 """
 
 from __future__ import annotations
