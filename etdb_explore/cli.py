@@ -1,19 +1,23 @@
-"""The ``etdb-explore`` command: search the index, run the demo, add, serve and move IPFS content, publish.
+"""The ``etdb-explore`` command: search the index, run the demo, download, freeze and pull benchmark sets, add,
+serve and move IPFS content, publish.
 
-Exit codes: 0 success, 1 nothing matched (search), 2 usage error, 3 a source or input failed, 130 interrupted
-(Ctrl-C: the work in progress is cancelled; a download resumes when run again).
+Exit codes: 0 success, 1 nothing matched (search, bench freeze), 2 usage error, 3 a source or input failed (also a
+benchmark set's local copy that does not verify), 130 interrupted (Ctrl-C: the work in progress is cancelled; a
+download resumes when run again).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from etdb_explore.errors import EtdbError
+from etdb_explore.util.units import human_size
 
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -63,6 +67,27 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true", help="harvest the source again instead of the cache")
 
 
+# The filters whose values may start with "-" (-60:60): argparse would read "--tilt-range -60:60" as two options.
+RANGE_OPTIONS = ("--tilt-range", "--defocus", "--dosage", "--magnification", "--date")
+_NEGATIVE_RANGE = re.compile(r"-[\d.:]")
+
+
+def glue_ranges(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each range filter followed by a negative range (``--tilt-range -60:60``) written as one
+    argument (``--tilt-range=-60:60``), so both spellings work.
+
+    Returns:
+        The arguments.
+    """
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in RANGE_OPTIONS and _NEGATIVE_RANGE.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _add_filter_options(parser: argparse.ArgumentParser) -> None:
     f = parser.add_argument_group("filters")
     f.add_argument("--species", action="append", help="name or NCBI taxid (repeatable)")
@@ -85,6 +110,13 @@ def _add_content_options(parser: argparse.ArgumentParser) -> None:
                                                        "~/.ipfs/gateway, then public gateways)")
     c.add_argument("--kubo", nargs="?", const=True, default=False, help="also use a Kubo daemon (optional address)")
     c.add_argument("--offline", action="store_true", help="local store only, no network")
+
+
+def _add_kinds_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kinds", nargs="+", type=_kind, metavar="KIND",
+                        help="file kinds, the records' subtypes (tiltseries, reconstruction, keyimg, snapshot, "
+                             "thumbnail, keymov, subvolume, preview, other) or images, videos, others; plurals "
+                             "and tilt-series work too (default: all)")
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -115,15 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(download)
     _add_filter_options(download)
     _add_content_options(download)
-    download.add_argument("--kinds", nargs="+", type=_kind, metavar="KIND",
-                          help="file kinds, the records' subtypes (tiltseries, reconstruction, keyimg, snapshot, "
-                               "thumbnail, keymov, subvolume, preview, other) or images, videos, others; plurals "
-                               "and tilt-series work too (default: all)")
+    _add_kinds_option(download)
     download.add_argument("--dest", type=Path, default=Path("etdb-download"), help="target folder")
     download.add_argument("--workers", type=int, default=4, help="files downloaded at once")
     download.add_argument("--dry-run", action="store_true", help="only print what would be downloaded")
     download.add_argument("--json", action="store_true", help="print a JSON report")
     download.add_argument("--no-progress", action="store_true")
+
+    _add_bench_parser(sub)
 
     serve = sub.add_parser("serve", help="serve the local store as a trustless IPFS gateway")
     serve.add_argument("--store", type=Path, help="store folder (default: the user's etdb-explore store)")
@@ -338,6 +369,42 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_bench_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="benchmark sets: freeze a selection, pull it, verify a copy, describe it "
+                                         "(Croissant)")
+    actions = bench.add_subparsers(dest="action", required=True)
+    freeze = actions.add_parser("freeze", help="freeze the files of the matching datasets, each pinned to its CID, "
+                                               "into a benchmark set file (JSON)")
+    _add_source_options(freeze)
+    _add_filter_options(freeze)
+    _add_content_options(freeze)
+    _add_kinds_option(freeze)
+    freeze.add_argument("--output", "-o", type=Path, required=True, help="the set file to write")
+    freeze.add_argument("--name", default="etdb-benchmark")
+    freeze.add_argument("--description", default="")
+    freeze.add_argument("--license", default="", help="the data's licence (URL or SPDX id), for Croissant")
+    freeze.add_argument("--checksums", action="store_true", help="also read every file now for its sha256")
+    freeze.add_argument("--workers", type=int, default=4, help="files resolved (or read) at once")
+    pull = actions.add_parser("pull", help="download a set's files by their frozen CIDs (verified, resumable)")
+    verify = actions.add_parser("verify", help="check a local copy of a set: every CID recomputed from the bytes")
+    croissant = actions.add_parser("croissant", help="write a set's Croissant 1.0 JSON-LD (for ML tooling)")
+    for action in (pull, verify, croissant):
+        action.add_argument("set", type=Path, help="the benchmark set file")
+    _add_content_options(pull)
+    pull.add_argument("--workers", type=int, default=4, help="files downloaded at once")
+    for action in (pull, verify):
+        action.add_argument("--dest", type=Path, default=Path("etdb-benchmark"), help="the local copy's folder")
+    croissant.add_argument("--dest", type=Path, help="a local copy to take the files' sha256 from (verified)")
+    croissant.add_argument("--base-url", default="https://ipfs.io/ipfs/", help="file URLs: this + IPFS path")
+    croissant.add_argument("--url", help="the dataset's URL (default: ipfs:// + the set file's CID)")
+    croissant.add_argument("--license", help="the data's licence (default: the set's)")
+    croissant.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
+    for action in (freeze, pull, verify):
+        action.add_argument("--json", action="store_true", help="print a JSON report")
+    for action in (freeze, pull):
+        action.add_argument("--no-progress", action="store_true")
+
+
 def _source(args: argparse.Namespace) -> Any:
     spec = args.source
     if spec == "demo":
@@ -408,16 +475,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK if len(selection) else EXIT_EMPTY
 
 
-def _human(size: int) -> str:
-    """Bytes as a binary-prefixed size: 2.3 GiB."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    value, i = float(size), 0
-    while value >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    return f"{size} B" if i == 0 else f"{value:.1f} {units[i]}"
-
-
 def cmd_download(args: argparse.Namespace) -> int:
     """``etdb-explore download``: download the files of the matching datasets (or, ``--dry-run``, plan it).
 
@@ -444,15 +501,92 @@ def cmd_download(args: argparse.Namespace) -> int:
         print(json.dumps(report_dict(report), indent=1))
     elif args.dry_run:
         for kind, (files, size) in report.planned.items():
-            print(f"{kind:>16}: {files:6d} files {_human(size):>10}")
+            print(f"{kind:>16}: {files:6d} files {human_size(size):>10}")
         print(f"{sum(n for n, _ in report.planned.values())} files of {len(selection)} datasets, "
-              f"{_human(report.planned_bytes)} in all, to download into {args.dest}")
+              f"{human_size(report.planned_bytes)} in all, to download into {args.dest}")
     else:
         print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} failed "
               f"({report.bytes / 1e6:.1f} MB) into {args.dest}")
         for path, reason in report.failed.items():
             print(f"  failed {path}: {reason}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_SOURCE
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``etdb-explore bench freeze|pull|verify|croissant``: benchmark sets from the command line.
+
+    Returns:
+        EXIT_OK; EXIT_EMPTY when ``freeze`` matches no file; EXIT_SOURCE when files fail to download (``pull``) or a
+        local copy does not verify (``verify``, ``croissant --dest``); EXIT_INTERRUPTED on Ctrl-C during ``pull``.
+
+    Raises:
+        BenchmarkSetError: the set file is not a benchmark set; a filter is unknown.
+        EtdbError: the index source failed; a file cannot be resolved; a sha256 is not known (``croissant``).
+        OSError: a file cannot be read or written.
+    """
+    from etdb_explore.datasets.benchmark_set import BenchmarkSet, EmptySelectionError
+    from etdb_explore.datasets.download import report_dict
+    from etdb_explore.util.files import atomic_write
+
+    if args.action == "freeze":
+        from etdb_explore import load_index
+
+        index = load_index(_source(args), refresh=args.refresh)
+        with _client(args) as client:
+            try:
+                bset = BenchmarkSet.freeze(index, args.kinds, name=args.name, description=args.description,
+                                           license=args.license, filters=_filters(args), client=client,
+                                           checksums=args.checksums, workers=args.workers,
+                                           progress=not (args.json or args.no_progress))
+            except EmptySelectionError as exc:
+                print(f"etdb-explore: {exc}", file=sys.stderr)
+                return EXIT_EMPTY
+        bset.save(args.output)
+        summary = {"set": str(args.output), "name": bset.name, "cid": str(bset.cid), "datasets": len(bset.txids),
+                   "files": len(bset.files), "bytes": bset.total_bytes, "filters": bset.filters,
+                   "source": bset.source, "searched": bset.searched}
+        print(json.dumps(summary, indent=1) if args.json else
+              f"froze {len(bset.files)} files ({human_size(bset.total_bytes)}) of {len(bset.txids)} datasets into "
+              f"{args.output} ({bset.cid})")
+        return EXIT_OK
+    bset = BenchmarkSet.load(args.set)
+    if args.action == "pull":
+        with _client(args) as client:
+            try:
+                report = bset.materialize(args.dest, workers=args.workers, client=client,
+                                          progress=not (args.json or args.no_progress))
+            except KeyboardInterrupt:
+                print(f"etdb-explore: interrupted; run the same command again to resume into {args.dest}",
+                      file=sys.stderr)
+                return EXIT_INTERRUPTED
+        if args.json:
+            print(json.dumps({"set": str(args.set)} | report_dict(report), indent=1))
+        else:
+            print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} "
+                  f"failed ({report.bytes / 1e6:.1f} MB) into {args.dest}")
+            for path, reason in report.failed.items():
+                print(f"  failed {path}: {reason}", file=sys.stderr)
+        return EXIT_OK if report.ok else EXIT_SOURCE
+    if args.action == "verify":
+        problems = bset.verify(args.dest)
+        if args.json:
+            print(json.dumps({"set": str(args.set), "dest": str(args.dest), "files": len(bset.files),
+                              "ok": len(bset.files) - len(problems), "problems": problems}, indent=1))
+        else:
+            print(f"{len(bset.files) - len(problems)} of {len(bset.files)} files verified in {args.dest}")
+            for path, problem in problems.items():
+                print(f"  {path}: {problem}", file=sys.stderr)
+        return EXIT_SOURCE if problems else EXIT_OK
+    if args.dest is not None and (problems := bset.verify(args.dest)):
+        first = next(iter(problems.items()))
+        raise EtdbError(f"{len(problems)} files of {args.dest} do not verify (first {first[0]}: {first[1]})")
+    doc = json.dumps(bset.croissant(args.base_url, url=args.url, license=args.license), indent=1,
+                     ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(doc)
+    else:
+        atomic_write(args.output, doc)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -576,9 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         SystemExit: from argparse, for ``--help`` or a usage error (code 2).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_ranges(sys.argv[1:] if argv is None else argv))
     commands = {"search": cmd_search, "demo": cmd_demo, "serve": cmd_serve, "add": cmd_add, "car": cmd_car,
-                "download": cmd_download, "publish": cmd_publish}
+                "download": cmd_download, "publish": cmd_publish, "bench": cmd_bench}
     try:
         return commands[args.command](args)
     except EtdbError as exc:

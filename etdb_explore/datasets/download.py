@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
+from etdb_explore.datasets.localcheck import local_sha256
 from etdb_explore.datasets.safepaths import safe_join
 from etdb_explore.errors import EtdbError, UnsafePathError
 from etdb_explore.ipfs.dag.local import matching_prefix
@@ -69,7 +70,8 @@ def plan_by_kind(files: pd.DataFrame) -> dict[str, tuple[int, int]]:
 
 @dataclass
 class DownloadReport:
-    """What a download did: files fetched, skipped (already complete), failed (with the reason), bytes moved."""
+    """What a download did: files fetched, skipped (already complete), failed (with the reason), bytes moved, and
+    the sha256 of every file now complete (``sha256``: IPFS path → hex digest, as in ``manifest.csv``)."""
 
     dest: Path
     fetched: list[str] = field(default_factory=list)
@@ -77,6 +79,7 @@ class DownloadReport:
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
     planned: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (files, bytes)
+    sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def planned_bytes(self) -> int:
@@ -187,28 +190,43 @@ def _open_part(part: Path) -> BinaryIO:
     return os.fdopen(fd, "r+b")
 
 
-async def _matching(client: Client, cid: CID, path: Path, size: int) -> Any | None:
-    """The sha256 of the local file ``path`` if all of it equals file ``cid`` of ``size`` bytes, else None."""
+async def _matching(client: Client, cid: CID, path: Path, size: int) -> str | None:
+    """The sha256 of the local file ``path`` if all of it equals file ``cid`` of ``size`` bytes, else None.
+
+    The CID is first recomputed from the local bytes (no network); a file whose DAG Kubo's profiles do not rebuild
+    is then checked leaf by leaf against the DAG's interior nodes."""
     if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
         return None
+    local = await asyncio.to_thread(local_sha256, path, cid)
+    if local is not None:
+        return local
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        return digest if await matching_prefix(client.reader, cid, fh, size, digest) == size else None
+        return digest.hexdigest() if await matching_prefix(client.reader, cid, fh, size, digest) == size else None
 
 
-async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, str]], report: DownloadReport,
-                 progress: _Progress) -> None:
-    row, rel, target = item.row, item.rel, item.target
+async def _resolve(client: Client, row: pd.Series, rel: str) -> tuple[CID, int]:
+    """The CID and size of file ``rel``: the row's own (a frozen file: ``cid`` and ``fsize`` columns), else what
+    its IPFS path resolves to, checked against the size its record gives."""
+    if pd.notna(row.get("cid")):
+        return CID.decode(row["cid"]), int(row["fsize"])
     stat = await client.astat(rel)
     if stat.type != "file":
         raise EtdbError(f"{rel} is a {stat.type}, not a file")
     if pd.notna(row.get("fsize")) and int(row["fsize"]) != stat.size:
         raise EtdbError(f"{rel}: the record says {int(row['fsize'])} bytes, IPFS holds {stat.size}")
-    finished = await _matching(client, stat.cid, target, stat.size)  # re-checked against the CID, not trusted
+    return stat.cid, stat.size
+
+
+async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, str]], report: DownloadReport,
+                 progress: _Progress) -> None:
+    row, rel, target = item.row, item.rel, item.target
+    cid, size = await _resolve(client, row, rel)
+    finished = await _matching(client, cid, target, size)  # re-checked against the CID, not trusted
     if finished is not None:
-        _record(manifest, row, rel, stat.cid, stat.size, finished.hexdigest())
+        _record(manifest, report, row, rel, cid, size, finished)
         report.skipped.append(rel)
-        progress.bytes.update(stat.size)
+        progress.bytes.update(size)
         progress.files.update()
         return
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,26 +234,28 @@ async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, s
     with _open_part(part) as fh:
         # a resumed .part is checked leaf by leaf against the CID; from the first differing leaf on it is fetched again
         digest = hashlib.sha256()
-        on_disk = min(os.fstat(fh.fileno()).st_size, stat.size)
-        offset = await matching_prefix(client.reader, stat.cid, fh, on_disk, digest) if on_disk else 0
+        on_disk = min(os.fstat(fh.fileno()).st_size, size)
+        offset = await matching_prefix(client.reader, cid, fh, on_disk, digest) if on_disk else 0
         fh.truncate(offset)
         progress.bytes.update(offset)
-        async for chunk in client.reader.iter_range(stat.cid, offset, stat.size):
+        async for chunk in client.reader.iter_range(cid, offset, size):
             fh.write(chunk)  # page-cache writes and hashing in place: cheaper here than a thread hop per batch
             digest.update(chunk)
             report.bytes += len(chunk)
             progress.bytes.update(len(chunk))
         written = fh.tell()
-    if written != stat.size:
-        raise EtdbError(f"{rel}: {written} bytes written for a file of {stat.size} ({stat.cid})")
+    if written != size:
+        raise EtdbError(f"{rel}: {written} bytes written for a file of {size} ({cid})")
     os.replace(part, target)
-    _record(manifest, row, rel, stat.cid, stat.size, digest.hexdigest())
+    _record(manifest, report, row, rel, cid, size, digest.hexdigest())
     report.fetched.append(rel)
     progress.files.update()
 
 
-def _record(manifest: dict[str, dict[str, str]], row: pd.Series, rel: str, cid: CID, size: int, sha256: str) -> None:
+def _record(manifest: dict[str, dict[str, str]], report: DownloadReport, row: pd.Series, rel: str, cid: CID,
+            size: int, sha256: str) -> None:
     manifest[rel] = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256}
+    report.sha256[rel] = sha256
 
 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
@@ -255,12 +275,31 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
 
 async def _download(selection: Index, kinds: Iterable[str] | str | None, dest: str | Path, workers: int,
                     client: Client | None, dry_run: bool, progress: bool | type) -> DownloadReport:
+    files = select_files(selection, kinds)
+    if dry_run:
+        return DownloadReport(Path(dest), planned=plan_by_kind(files))
+    txids = set(files["txid"])
+    records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items() if t in txids]
+    return await fetch_files(files, records, dest, workers, client, progress)
+
+
+async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: str | Path, workers: int = 4,
+                      client: Client | None = None, progress: bool | type = True) -> DownloadReport:
+    """Download ``files`` into ``dest``, with ``records`` as its ``metadata.json``: the engine of :func:`download`
+    and of benchmark sets.
+
+    ``files`` has a row per file with ``txid``, ``location``, ``fname``, ``fsize`` and ``subtype``; a ``cid``
+    column, where set, pins a file to that CID (``fsize`` its size), else its IPFS path is resolved.
+
+    Returns:
+        The :class:`DownloadReport`.
+
+    Raises:
+        OSError: ``dest`` cannot be made, or its manifest cannot be read.
+    """
     client = client or default_client()
     dest = Path(dest)
-    files = select_files(selection, kinds)
     report = DownloadReport(dest, planned=plan_by_kind(files))
-    if dry_run:
-        return report
     dest.mkdir(parents=True, exist_ok=True)
     planned, refused = plan_targets(files, dest)
     report.failed.update(refused)
@@ -281,8 +320,6 @@ async def _download(selection: Index, kinds: Iterable[str] | str | None, dest: s
     finally:
         bars.close()
         _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
-    txids = set(files["txid"])
-    records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items() if t in txids]
     _save(report, "metadata.json", lambda: atomic_write(
         dest / "metadata.json", json.dumps(records, indent=1, ensure_ascii=False)))
     return report

@@ -92,26 +92,33 @@ class TiltSeries(Volume):
         self.angle_source = angle_source if angles is not None else "unknown"
 
     def index_of(self, angle: float) -> int:
-        """The section whose tilt is nearest ``angle`` (degrees).
+        """The section whose tilt is nearest ``angle`` (degrees), for an angle within the series' tilt range
+        (widened by half its median step, so the first and last images answer for their neighbourhood).
 
         Returns:
             The section's index.
 
         Raises:
-            EtdbError: the angles are unknown (``angles`` is None).
+            EtdbError: the angles are unknown (``angles`` is None), or ``angle`` is not a finite number within the
+                tilt range.
         """
         if self.angles is None:
             raise EtdbError(f"{self.source.name}: tilt angles unknown (no tilt file, extended header or record)")
+        lo, hi = float(np.min(self.angles)), float(np.max(self.angles))
+        steps = np.diff(np.sort(self.angles))
+        slack = float(np.median(steps)) / 2 if len(steps) else 0.5
+        if not (np.isfinite(angle) and lo - slack <= angle <= hi + slack):
+            raise EtdbError(f"{self.source.name}: no image at {angle}°; the tilt-series covers {lo:g}° to {hi:g}°")
         return int(np.argmin(np.abs(self.angles - angle)))
 
     def at_angle(self, angle: float) -> np.ndarray:
-        """The image taken nearest ``angle`` degrees.
+        """The image taken nearest ``angle`` degrees (see :meth:`index_of`).
 
         Returns:
             That section as a 2-D array.
 
         Raises:
-            EtdbError: the angles are unknown.
+            EtdbError: the angles are unknown, or ``angle`` is outside the tilt range.
             MrcError, VerificationError, BlockNotFoundError, SourceError: as :meth:`Volume.aget` for the read.
         """
         return self[self.index_of(angle)]

@@ -12,6 +12,7 @@ import mrcfile.dtypes
 import numpy as np
 import pytest
 
+from etdb_explore.errors import EtdbError
 from etdb_explore.volumes.byteranges import LocalFile
 from etdb_explore.volumes.header import MrcError
 from etdb_explore.volumes.preview import bin_image, preview, robust_contrast
@@ -204,6 +205,18 @@ def test_tilt_angles_from_every_place(tmp_path):
     assert ts.index_of(31) == 5 and ts.at_angle(-44).shape == (4, 4)
     with pytest.raises(Exception, match="6 tilt angles for 7 images"):
         TiltSeries(vol.source, vol.header, angles=np.zeros(6), angle_source="record")
+
+
+def test_an_angle_outside_the_tilt_range_has_no_image(tmp_path):
+    path = write_mrc(tmp_path / "ts.mrc", np.zeros((7, 4, 4), dtype=np.int16))
+    vol = Volume.open(LocalFile(path))
+    ts = TiltSeries(vol.source, vol.header, angles=np.linspace(-45, 45, 7), angle_source="record")  # 15° steps
+    assert ts.index_of(52.5) == 6 and ts.index_of(-52.5) == 0  # half a step beyond the ends: the end images
+    for angle in (200, 53, -60, float("nan"), float("inf")):
+        with pytest.raises(EtdbError, match=r"covers -45° to 45°"):
+            ts.index_of(angle)
+    with pytest.raises(EtdbError, match="no image at 200"):
+        ts.at_angle(200)
 
 
 def test_preview_helpers():

@@ -1,0 +1,49 @@
+"""Local copies checked without the network: a file's CID recomputed from its own bytes, its sha256 on the way."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_stream
+from etdb_explore.ipfs.formats.cid import CID
+
+
+def kubo_profile(cid: CID) -> Profile:
+    """The profile of ``ipfs add`` that makes CIDs of ``cid``'s version: Kubo's default for CIDv0, ``--cid-version
+    1`` (raw leaves) for CIDv1.
+
+    Returns:
+        The importer :class:`Profile`.
+    """
+    return KUBO_DEFAULT if cid.version == 0 else KUBO_CIDV1
+
+
+class _Hashing:
+    """A binary file whose bytes, as they are read, also go into a sha256 digest."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.digest.update(data)
+        return data
+
+
+def local_sha256(path: str | Path, cid: CID) -> str | None:
+    """The sha256 of the local file ``path`` if its bytes are file ``cid`` (the CID recomputed from them with
+    :func:`kubo_profile`), in one read.
+
+    Returns:
+        The hex digest; None when the recomputed CID differs (other bytes, or a DAG laid out by other settings).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb", buffering=0) as fh:
+        stream = _Hashing(fh)
+        added = add_stream(stream, kubo_profile(cid))  # type: ignore[arg-type]
+    return stream.digest.hexdigest() if added.cid == cid else None
