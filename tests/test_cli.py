@@ -44,6 +44,14 @@ def test_search_json_matches_the_library(snapshot):
     assert all(r["tilt_min"] <= -60 and -10 <= r["defocus"] <= -2 for r in rows)
 
 
+def test_range_filters_take_negative_values_in_both_spellings(snapshot):
+    glued = etdb("search", "--source", snapshot, "--tilt-range=-60:60", "--defocus=-10:-2", "--json")
+    apart = etdb("search", "--source", snapshot, "--tilt-range", "-60:60", "--defocus", "-10:-2", "--json")
+    assert apart.returncode == 0, apart.stderr
+    assert json.loads(apart.stdout) == json.loads(glued.stdout) and json.loads(apart.stdout)
+    assert etdb("search", "--source", snapshot, "--defocus", "--json").returncode == 2  # a missing value stays one
+
+
 def test_search_formats(snapshot, tmp_path):
     csv = etdb("search", "--source", snapshot, "--date", "2012:2013", "--format", "csv")
     assert csv.returncode == 0 and csv.stdout.startswith("txid,species,date")
