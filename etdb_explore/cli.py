@@ -12,7 +12,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -490,13 +490,10 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     selection = load_index(_source(args), refresh=args.refresh).filter(**_filters(args))
     with _client(args) as client:
-        try:
-            report = download(selection, args.kinds, args.dest, args.workers, client, args.dry_run,
-                              progress=not (args.json or args.no_progress))
-        except KeyboardInterrupt:
-            print(f"etdb-explore: interrupted; run the same command again to resume the download into {args.dest}",
-                  file=sys.stderr)
-            return EXIT_INTERRUPTED
+        report = _fetching(args.dest, lambda: download(selection, args.kinds, args.dest, args.workers, client,
+                                                       args.dry_run, progress=not (args.json or args.no_progress)))
+    if report is None:
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(report_dict(report), indent=1))
     elif args.dry_run:
@@ -505,11 +502,25 @@ def cmd_download(args: argparse.Namespace) -> int:
         print(f"{sum(n for n, _ in report.planned.values())} files of {len(selection)} datasets, "
               f"{human_size(report.planned_bytes)} in all, to download into {args.dest}")
     else:
-        print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} failed "
-              f"({report.bytes / 1e6:.1f} MB) into {args.dest}")
-        for path, reason in report.failed.items():
-            print(f"  failed {path}: {reason}", file=sys.stderr)
+        _print_report(report)
     return EXIT_OK if report.ok else EXIT_SOURCE
+
+
+def _fetching(dest: Path, fetch: Callable[[], Any]) -> Any:
+    """``fetch()``; None, after saying how to resume, when Ctrl-C stops it."""
+    try:
+        return fetch()
+    except KeyboardInterrupt:
+        print(f"etdb-explore: interrupted; run the same command again to resume the download into {dest}",
+              file=sys.stderr)
+        return None
+
+
+def _print_report(report: Any) -> None:
+    print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} failed "
+          f"({report.bytes / 1e6:.1f} MB) into {report.dest}")
+    for path, reason in report.failed.items():
+        print(f"  failed {path}: {reason}", file=sys.stderr)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -552,20 +563,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     bset = BenchmarkSet.load(args.set)
     if args.action == "pull":
         with _client(args) as client:
-            try:
-                report = bset.materialize(args.dest, workers=args.workers, client=client,
-                                          progress=not (args.json or args.no_progress))
-            except KeyboardInterrupt:
-                print(f"etdb-explore: interrupted; run the same command again to resume into {args.dest}",
-                      file=sys.stderr)
-                return EXIT_INTERRUPTED
+            report = _fetching(args.dest, lambda: bset.materialize(
+                args.dest, workers=args.workers, client=client, progress=not (args.json or args.no_progress)))
+        if report is None:
+            return EXIT_INTERRUPTED
         if args.json:
             print(json.dumps({"set": str(args.set)} | report_dict(report), indent=1))
         else:
-            print(f"{len(report.fetched)} fetched, {len(report.skipped)} already complete, {len(report.failed)} "
-                  f"failed ({report.bytes / 1e6:.1f} MB) into {args.dest}")
-            for path, reason in report.failed.items():
-                print(f"  failed {path}: {reason}", file=sys.stderr)
+            _print_report(report)
         return EXIT_OK if report.ok else EXIT_SOURCE
     if args.action == "verify":
         problems = bset.verify(args.dest)
