@@ -110,8 +110,8 @@ def read_manifest(dest: Path) -> dict[str, dict[str, str]]:
         return {row["path"]: row for row in csv.DictReader(fh)}
 
 
-def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
-    with atomic_open(dest / MANIFEST, "w", newline="", encoding="utf-8") as fh:
+def _write_manifest(dest: Path, rows: dict[str, dict[str, str]], fsync: bool = True) -> None:
+    with atomic_open(dest / MANIFEST, "w", newline="", encoding="utf-8", fsync=fsync) as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         for key in sorted(rows):
@@ -136,9 +136,10 @@ class _Progress:
 
 @dataclass(frozen=True)
 class _Planned:
-    """One file to download: the dataset row, its IPFS path (``<location>/<fname>``) and its local target."""
+    """One file to download: its row of the files table, its IPFS path (``<location>/<fname>``) and its local
+    target."""
 
-    row: pd.Series
+    row: dict[str, Any]
     rel: str
     target: Path
 
@@ -155,7 +156,7 @@ def plan_targets(files: pd.DataFrame, dest: Path) -> tuple[list[_Planned], dict[
     """
     refused: dict[str, str] = {}
     by_target: dict[Path, list[_Planned]] = {}
-    for _, row in files.iterrows():
+    for row in files.to_dict("records"):
         rel = f"{row['location']}/{row['fname']}"
         try:
             target = safe_join(dest, rel, what=f"file name of dataset {row['txid']}")
@@ -205,7 +206,7 @@ async def _matching(client: Client, cid: CID, path: Path, size: int) -> str | No
         return digest.hexdigest() if await matching_prefix(client.reader, cid, fh, size, digest) == size else None
 
 
-async def _resolve(client: Client, row: pd.Series, rel: str) -> tuple[CID, int]:
+async def _resolve(client: Client, row: dict[str, Any], rel: str) -> tuple[CID, int]:
     """The CID and size of file ``rel``: the row's own (a frozen file: ``cid`` and ``fsize`` columns), else what
     its IPFS path resolves to, checked against the size its record gives."""
     if pd.notna(row.get("cid")):
@@ -219,16 +220,16 @@ async def _resolve(client: Client, row: pd.Series, rel: str) -> tuple[CID, int]:
 
 
 async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, str]], report: DownloadReport,
-                 progress: _Progress) -> None:
+                 progress: _Progress) -> bool:
+    """Fetch one file (or find it complete); True when its manifest row changed."""
     row, rel, target = item.row, item.rel, item.target
     cid, size = await _resolve(client, row, rel)
     finished = await _matching(client, cid, target, size)  # re-checked against the CID, not trusted
     if finished is not None:
-        _record(manifest, report, row, rel, cid, size, finished)
         report.skipped.append(rel)
         progress.bytes.update(size)
         progress.files.update()
-        return
+        return _record(manifest, report, row, rel, cid, size, finished)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     with _open_part(part) as fh:
@@ -247,15 +248,20 @@ async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, s
     if written != size:
         raise EtdbError(f"{rel}: {written} bytes written for a file of {size} ({cid})")
     os.replace(part, target)
-    _record(manifest, report, row, rel, cid, size, digest.hexdigest())
     report.fetched.append(rel)
     progress.files.update()
+    return _record(manifest, report, row, rel, cid, size, digest.hexdigest())
 
 
-def _record(manifest: dict[str, dict[str, str]], report: DownloadReport, row: pd.Series, rel: str, cid: CID,
-            size: int, sha256: str) -> None:
-    manifest[rel] = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256}
+def _record(manifest: dict[str, dict[str, str]], report: DownloadReport, row: dict[str, Any], rel: str, cid: CID,
+            size: int, sha256: str) -> bool:
+    """Note a complete file in the manifest and the report; True when its manifest row changed."""
+    entry = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256}
     report.sha256[rel] = sha256
+    if manifest.get(rel) == entry:
+        return False
+    manifest[rel] = entry
+    return True
 
 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
@@ -304,22 +310,27 @@ async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: 
     planned, refused = plan_targets(files, dest)
     report.failed.update(refused)
     manifest = read_manifest(dest)
+    changed = not (dest / MANIFEST).exists()
     bars = _Progress(report.planned_bytes, len(files), progress)
     limit = asyncio.Semaphore(workers)
 
     async def one(item: _Planned) -> None:
+        nonlocal changed
         async with limit:
             try:
-                await _fetch(client, item, manifest, report, bars)
+                if await _fetch(client, item, manifest, report, bars):
+                    # the manifest keeps up with every file (a killed run leaves it right); flushed to disk at the end
+                    changed = True
+                    _save(report, MANIFEST, lambda: _write_manifest(dest, manifest, fsync=False))
             except (EtdbError, OSError, ValueError) as exc:
                 report.failed[item.rel] = str(exc)
-            _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
 
     try:
         await asyncio.gather(*(one(item) for item in planned))
     finally:
         bars.close()
-        _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
+        if changed:
+            _save(report, MANIFEST, lambda: _write_manifest(dest, manifest))
     _save(report, "metadata.json", lambda: atomic_write(
         dest / "metadata.json", json.dumps(records, indent=1, ensure_ascii=False)))
     return report
