@@ -40,7 +40,7 @@ from etdb_explore.util.files import atomic_write
 from etdb_explore.util.units import human_size
 
 FORMAT = "etdb-explore-benchmark-set/1"
-FILTERS = tuple(name for name in inspect.signature(Index.filter).parameters if name != "self")
+FILTERS = tuple(name for name in inspect.signature(Index.mask).parameters if name != "self")  # filter's keywords
 
 
 class BenchmarkSetError(EtdbError, ValueError):
