@@ -11,7 +11,7 @@ import platformdirs
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
 from etdb_explore.index.snapshot import read_snapshot_manifest
-from etdb_explore.index.sources.base import IndexSource
+from etdb_explore.index.sources.base import HomeSource, IndexSource
 from etdb_explore.util.bridge import run
 
 
@@ -90,3 +90,19 @@ def load_source(source: IndexSource | str | Path, *, refresh: bool = False, veri
     if verified_only:
         _write_cache(index, cached)
     return index
+
+
+def load_home(source: HomeSource) -> Index:
+    """Harvest a home without FLO signatures (CaltechDATA, the CZ portal) into an Index (not cached: a snapshot
+    written with :meth:`Index.to_snapshot` reads back with :meth:`Index.from_snapshot`).
+
+    Returns:
+        The :class:`Index` of the home's rows (``source`` the home, ``signature_valid`` <NA>).
+
+    Raises:
+        SourceError: the home failed (naming the URL).
+    """
+    from etdb_explore.index.homeframe import home_index
+
+    harvest = run(source.harvest_rows())
+    return home_index(source.home, harvest.datasets, harvest.files, harvest.rejected)

@@ -45,7 +45,7 @@ def go_float(value: float) -> str:
     magnitude = abs(value)
     if 1e-6 <= magnitude < 1e21:
         text = format(Decimal(repr(value)), "f")
-        return text[:-2] if text.endswith(".0") else text
+        return text.removesuffix(".0")
     mantissa, exponent = repr(value).split("e")
     digits = exponent.lstrip("+-")
     if exponent.startswith("-"):

@@ -70,3 +70,27 @@ def normalize_kinds(kinds: str | Iterable[str] | None) -> tuple[str, ...] | None
 
 
 __all__ = ["GROUPS", "SUBTYPES", "KindError", "normalize_kinds", "valid_kinds"]
+
+
+_NAME_KINDS = (
+    (re.compile(r"(^|/)rawdata/[^/]+\.(mrc|st|ali)$", re.IGNORECASE), "tiltseries"),
+    (re.compile(r"(^|/)3dimage_[^/]*/[^/]+\.(rec|mrc|map)$", re.IGNORECASE), "reconstruction"),
+    (re.compile(r"(^|/)keyimg_[^/]*_s\.jpe?g$", re.IGNORECASE), "thumbnail"),
+    (re.compile(r"(^|/)keyimg_[^/]*\.jpe?g$", re.IGNORECASE), "keyimg"),
+    (re.compile(r"(^|/)keymov_[^/]*\.(flv|mp4)$", re.IGNORECASE), "keymov"),
+    (re.compile(r"(^|/)AutoCaps/[^/]+\.jpe?g$", re.IGNORECASE), "snapshot"),
+)
+
+
+def kind_from_name(path: str) -> str:
+    """The kind of a lab-folder file by its path, for homes that give names but no subtypes (the folder layout
+    go-etdb added to IPFS: ``rawdata/*.mrc|st|ali``, ``3dimage_<n>/*.rec|mrc``, ``keyimg_<id>[_s].jpg``,
+    ``keymov_<id>.flv|mp4``, ``AutoCaps/*.jpg``).
+
+    Returns:
+        One of :data:`SUBTYPES` ("other" when no pattern fits).
+    """
+    for pattern, kind in _NAME_KINDS:
+        if pattern.search(path):
+            return kind
+    return "other"

@@ -38,3 +38,32 @@ class IndexSource(Protocol):
             SourceError: the source failed (naming it).
         """
         ...
+
+
+@dataclass
+class HomeHarvest:
+    """What a home without FLO signatures delivered: dataset rows and file rows (dicts keyed by the columns of
+    :mod:`etdb_explore.index.homeframe`), and what it had to reject."""
+
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class HomeSource(Protocol):
+    """A home of ETDB data that signs nothing (CaltechDATA, the CZ portal); ``home`` is its short name
+    ("caltechdata", "czportal"), ``name`` says where it was read from."""
+
+    name: str
+    home: str
+
+    async def harvest_rows(self) -> HomeHarvest:
+        """Fetch every dataset the home holds now.
+
+        Returns:
+            The :class:`HomeHarvest`.
+
+        Raises:
+            SourceError: the home failed (naming the URL).
+        """
+        ...

@@ -307,3 +307,7 @@ def add_bytes(data: bytes, profile: Profile = KUBO_DEFAULT, sink: BlockSink | No
         The file's root CID, size and cumulative DAG size.
     """
     return add_stream(io.BytesIO(data), profile, sink)
+
+
+GO_ETDB = Profile(cid_version=0, raw_leaves=True)
+"""How go-etdb added the lab folders: ``ipfs add -r --nocopy`` (no-copy implies raw leaves; nodes stay CIDv0)."""
