@@ -22,6 +22,7 @@ from etdb_explore.util.units import human_size
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE, EXIT_SOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 DEFAULT_COLUMNS = ["txid", "species", "date", "tilt_min", "tilt_max", "defocus", "microscope", "title"]
+JOINED_COLUMNS = ["canonical_id", "homes", "match", "species", "date", "tilt_min", "tilt_max", "microscope", "title"]
 
 
 def _range(text: str) -> tuple[Any, Any]:
@@ -62,7 +63,13 @@ def _kind(text: str) -> str:
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="demo",
-                        help="demo (default), oipd[=URL], flod=URL (http://user:pass@host:7313/), or a snapshot folder")
+                        help="demo (default), oipd[=URL], flod=URL (http://user:pass@host:7313/), a snapshot folder; "
+                             "or a home: etdb (the ETDB index --etdb names, verified), caltechdata, czportal, or all "
+                             "(the three joined, one row per tilt series)")
+    parser.add_argument("--etdb", default="demo", metavar="SOURCE",
+                        help="the ETDB index --source etdb/all uses (as --source; default demo)")
+    parser.add_argument("--caltechdata-url", help="the InvenioRDM repository (default https://data.caltech.edu)")
+    parser.add_argument("--czportal-url", help="the portal's GraphQL endpoint (default the public one)")
     parser.add_argument("--publisher", help="only records of this FLO address (oipd)")
     parser.add_argument("--refresh", action="store_true", help="harvest the source again instead of the cache")
 
@@ -407,6 +414,40 @@ def _add_bench_parser(sub: Any) -> None:
 
 def _source(args: argparse.Namespace) -> Any:
     spec = args.source
+HOMES = ("etdb", "caltechdata", "czportal", "all")
+
+
+def _home_index(args: argparse.Namespace) -> Any:
+    """The index of ``--source etdb|caltechdata|czportal|all`` (all: the three joined)."""
+    from etdb_explore import load_index
+    from etdb_explore.index.joined import join_homes
+    from etdb_explore.index.loading import load_home
+    from etdb_explore.index.sources.caltechdata import CaltechDataSource
+    from etdb_explore.index.sources.czportal import CzPortalSource
+
+    wanted = ("etdb", "caltechdata", "czportal") if args.source == "all" else (args.source,)
+    etdb = load_index(_source(args, args.etdb), refresh=args.refresh) if "etdb" in wanted else None
+    if wanted == ("etdb",):
+        return etdb
+    caltech = load_home(CaltechDataSource(*([args.caltechdata_url] if args.caltechdata_url else []))) \
+        if "caltechdata" in wanted else None
+    portal = load_home(CzPortalSource(*([args.czportal_url] if args.czportal_url else []))) \
+        if "czportal" in wanted else None
+    if args.source == "all":
+        return join_homes(etdb, caltech, portal)
+    return caltech if caltech is not None else portal
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from etdb_explore import load_index
+
+    if args.source in HOMES:
+        return _home_index(args)
+    return load_index(_source(args), refresh=args.refresh)
+
+
+def _source(args: argparse.Namespace, spec: str | None = None) -> Any:
+    spec = args.source if spec is None else spec
     if spec == "demo":
         return None
     if spec == "oipd" or spec.startswith("oipd="):
@@ -459,13 +500,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         KeyError: a column in ``--columns`` does not exist.
         OSError: the output cannot be written.
     """
-    from etdb_explore import load_index
-
-    index = load_index(_source(args), refresh=args.refresh)
+    index = _load(args)
     selection = index.filter(**_filters(args))
     table = selection.datasets
     if args.columns != "all":
-        table = table[args.columns.split(",") if args.columns else DEFAULT_COLUMNS]
+        default = JOINED_COLUMNS if "canonical_id" in table else DEFAULT_COLUMNS
+        table = table[args.columns.split(",") if args.columns else default]
     if args.limit is not None:
         table = table.head(args.limit)
     _emit(table, args.format, args.output)
@@ -485,10 +525,9 @@ def cmd_download(args: argparse.Namespace) -> int:
         EtdbError: the index source failed.
         OSError: the destination cannot be written.
     """
-    from etdb_explore import load_index
     from etdb_explore.datasets.download import download, report_dict
 
-    selection = load_index(_source(args), refresh=args.refresh).filter(**_filters(args))
+    selection = _load(args).filter(**_filters(args))
     with _client(args) as client:
         report = _fetching(args.dest, lambda: download(selection, args.kinds, args.dest, args.workers, client,
                                                        args.dry_run, progress=not (args.json or args.no_progress)))

@@ -243,6 +243,22 @@ class Index:
             return self.files
         return self.files[self.files["subtype"].astype("string").isin(subtypes).fillna(False)].reset_index(drop=True)
 
+    def homes(self, x: Any) -> pd.DataFrame:
+        """Where a tilt series can be read: one row per home holding it (see :func:`join_homes`).
+
+        ``x``: a row, a txid, a home's key (``caltechdata:…``, ``czportal:…``) or any spelling of the tilt-series id.
+
+        Returns:
+            A DataFrame with ``home``, ``key``, ``tiltid``, ``content`` ("ipfs": verified against its CID; "mirror":
+            copies of the lab's files; "rewritten": new files made from them), ``files``, ``where``.
+
+        Raises:
+            KeyError: not exactly one row of this index is that tilt series.
+        """
+        from etdb_explore.index.joined import homes_of
+
+        return homes_of(self, x)
+
     # ---- summaries ----------------------------------------------------------------------------------------------
 
     def counts(self, by: str = "species") -> pd.Series:

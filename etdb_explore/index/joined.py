@@ -1,0 +1,315 @@
+"""One index over every home of the ETDB data: one row per tilt series, keyed by a canonical tilt-series id.
+
+ETDB records name a tilt series by its 2018 lab id (``sid``, e.g. ``rr2014-01-14-5``); CaltechDATA and the CZ
+portal use the lab's later ids, often with a third letter (``rra2014-01-14-5``), sometimes unchanged
+(``ycw2012-12-05-10``). The archive ids (CaltechDATA's and the portal's, which agree) are the canonical ids. An
+ETDB sid is matched to one:
+
+1. ``exact``: the same id (case and blanks ignored);
+2. ``letters+date+number``: the only archive id with the same first two letters, date and number;
+3. ``tie-break (<criteria>)``: among several such ids, the only one agreeing best on date, species/taxid,
+   microscope and title;
+4. otherwise the ETDB row stands alone (``match`` "etdb only", or "ambiguous" listing the candidates in
+   ``conflicts``).
+
+Values come from the ETDB record when there is one (``source`` says which home gave the row's values), then
+CaltechDATA, then the portal. ``conflicts`` lists disagreements between homes (tilt range, dosage, ETDB dosage vs
+the portal's total flux, taxid); ``aliases`` every spelling of the id; ``homes`` where the tilt series can be read;
+``etdb_txid``, ``caltechdata_key``, ``czportal_key`` the row's key in each home's index (its ``txid`` column).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etdb_explore.index.frame import FILE_COLUMNS, REJECTED_COLUMNS, typed_frame
+from etdb_explore.index.homeframe import HOME_DATASET_COLUMNS, HOME_FILES_COLUMNS
+from etdb_explore.index.index import Index
+
+JOIN_COLUMNS: dict[str, str] = {
+    "canonical_id": "string",
+    "match": "category",
+    "aliases": "string",
+    "homes": "string",
+    "conflicts": "string",
+    "etdb_txid": "string",
+    "caltechdata_key": "string",
+    "czportal_key": "string",
+}
+JOINED_COLUMNS = {**HOME_DATASET_COLUMNS, **JOIN_COLUMNS}
+HOMES = ("etdb", "caltechdata", "czportal")
+_ID = re.compile(r"^([a-z]+)(\d{4}-\d{1,2}-\d{1,2}-\d+[a-z]?)$")
+TOLERANCE = {"tilt_min": 0.5, "tilt_max": 0.5, "tilt_step": 0.01}
+
+
+def canon_tiltid(tiltid: Any) -> str | None:
+    """A tilt-series id as compared across homes: lower case, blanks removed.
+
+    Returns:
+        The id; None for a missing or blank one.
+    """
+    if not isinstance(tiltid, str):
+        return None
+    text = "".join(tiltid.split()).lower()
+    return text or None
+
+
+def loose_key(tiltid: Any) -> str | None:
+    """The first two letters, the date and the number of a tilt-series id (``rra2014-01-14-5`` → ``rr2014-01-14-5``).
+
+    Returns:
+        The key; None when the id is not letters followed by a date and a number.
+    """
+    canon = canon_tiltid(tiltid)
+    match = _ID.match(canon) if canon else None
+    return match[1][:2] + match[2] if match else None
+
+
+def _value(row: pd.Series, key: str) -> Any:
+    value = row.get(key)
+    return None if value is None or pd.isna(value) else value
+
+
+def _agree(etdb: pd.Series, other: pd.Series) -> list[str]:
+    """The criteria on which two rows agree (date, species/taxid, microscope, title)."""
+    out = []
+    day, other_day = _value(etdb, "date"), _value(other, "date")
+    if day is not None and other_day is not None and pd.Timestamp(day).normalize() == pd.Timestamp(other_day).normalize():
+        out.append("date")
+    taxid = _value(etdb, "ncbi_taxid")
+    name = str(_value(etdb, "species") or "").lower()
+    if (taxid is not None and taxid == _value(other, "ncbi_taxid")) or \
+            (name and name == str(_value(other, "species") or "").lower()):
+        out.append("species")
+    scope = str(_value(etdb, "microscope") or "").lower()
+    if scope and scope.split()[-1] in str(_value(other, "microscope") or "").lower():
+        out.append("microscope")
+    words = set(str(_value(etdb, "title") or "").lower().split())
+    if words and len(words & set(str(_value(other, "title") or "").lower().split())) * 2 >= len(words):
+        out.append("title")
+    return out
+
+
+def _archive(caltech: pd.DataFrame, portal: pd.DataFrame) -> pd.DataFrame:
+    """One row per archive id: the CaltechDATA and portal rows (``c_``/``p_`` keys) side by side."""
+    frames = []
+    for home, frame in (("caltechdata", caltech), ("czportal", portal)):
+        ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
+        part = pd.DataFrame({"canonical_id": ids, f"{home}_key": frame["txid"], f"{home}_id": frame["tiltid"]})
+        frames.append(part.dropna(subset=["canonical_id"]).drop_duplicates("canonical_id"))
+    return frames[0].merge(frames[1], on="canonical_id", how="outer")
+
+
+def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, pd.DataFrame]) \
+        -> tuple[list[Any], list[str], list[str | None]]:
+    """For each ETDB row: its canonical id (None: stands alone), the match method, a conflict note."""
+    known = set(archive["canonical_id"])
+    by_loose: dict[str, list[str]] = {}
+    for cid in archive["canonical_id"]:
+        key = loose_key(cid)
+        if key:
+            by_loose.setdefault(key, []).append(cid)
+    taken: set[str] = set()
+    ids, methods, notes = [], [], []
+    for position, sid in enumerate(etdb["sid"].tolist()):
+        canon, method, note = canon_tiltid(sid), "etdb only", None
+        if canon is not None and canon in known:
+            method = "exact"
+        elif canon is not None and (candidates := by_loose.get(loose_key(canon) or "", [])):
+            if len(candidates) == 1:
+                canon, method = candidates[0], "letters+date+number"
+            else:
+                canon, method, note = _tie_break(etdb.iloc[position], candidates, rows)
+        if canon in taken and method != "etdb only":
+            canon, method, note = None, "etdb only", f"another ETDB record already matched {canon}"
+        if method in ("etdb only", "ambiguous"):
+            canon = None
+        else:
+            taken.add(canon)
+        ids.append(canon)
+        methods.append(method)
+        notes.append(note)
+    return ids, methods, notes
+
+
+def _tie_break(row: pd.Series, candidates: list[str], rows: dict[str, pd.DataFrame]) \
+        -> tuple[str | None, str, str | None]:
+    scored = []
+    for cid in candidates:
+        other = rows["caltechdata"].get(cid)
+        other = other if other is not None else rows["czportal"].get(cid)
+        scored.append((len(agree := _agree(row, other)) if other is not None else 0, cid,
+                       agree if other is not None else []))
+    scored.sort(key=lambda item: -item[0])
+    if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+        return scored[0][1], f"tie-break ({', '.join(scored[0][2])})", None
+    return None, "ambiguous", "ambiguous archive ids: " + ", ".join(candidates)
+
+
+def _by_id(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
+    keep = ids.notna() & ~ids.duplicated()
+    return dict(zip(ids[keep], (frame.iloc[i] for i in np.flatnonzero(keep.to_numpy()))))
+
+
+def _conflicts(joined: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[str | None]:
+    """Per joined row, the disagreements between homes, as text."""
+    notes: list[list[str]] = [[] for _ in range(len(joined))]
+
+    def compare(column: str, a: str, b: str, b_column: str | None = None, tolerance: float = 0.0,
+                relative: float = 0.0) -> None:
+        x = parts[a][column].to_numpy(dtype="float64", na_value=np.nan)
+        y = parts[b][b_column or column].to_numpy(dtype="float64", na_value=np.nan)
+        differ = np.abs(x - y) > np.maximum(tolerance, relative * np.abs(x))
+        for i in np.flatnonzero(differ):
+            notes[i].append(f"{column}: {a} {x[i]:g} vs {b} {b_column or column} {y[i]:g}")
+
+    for column in ("tilt_min", "tilt_max", "tilt_step"):
+        compare(column, "etdb", "caltechdata", tolerance=TOLERANCE[column])
+        compare(column, "etdb", "czportal", tolerance=TOLERANCE[column])
+    compare("dosage", "etdb", "caltechdata", relative=0.05)
+    compare("dosage", "etdb", "czportal", "total_flux", relative=0.05)
+    compare("ncbi_taxid", "etdb", "czportal")
+    return ["; ".join(n) if n else None for n in notes]
+
+
+def _aligned(frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """``frame``'s rows in the order of ``keys`` (its txids; <NA>: an empty row), every joined column present."""
+    columns = [c for c in JOINED_COLUMNS if c in frame.columns]
+    position = pd.Index(frame["txid"]).get_indexer(keys.fillna("\0"))
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series([None] * len(keys), dtype=object) for c in columns})
+    taken = frame[columns].iloc[np.maximum(position, 0)].reset_index(drop=True)
+    taken = taken.astype({c: object for c in columns if str(taken[c].dtype) == "category"})
+    taken[position < 0] = None
+    return taken
+
+
+def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czportal: Index | None = None) -> Index:
+    """The joined index of the homes given (each an Index of that home; any may be None).
+
+    Returns:
+        An :class:`Index` with one row per tilt series (``txid`` the ETDB txid when an ETDB record has it, else the
+        row's key in CaltechDATA, else in the portal), the columns of the homes plus :data:`JOIN_COLUMNS`; its
+        files table holds the files of every home (``home`` says which), ``txid`` pointing at the joined row.
+    """
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in JOINED_COLUMNS.items()})
+    e = etdb.datasets if etdb is not None else empty
+    c = caltechdata.datasets if caltechdata is not None else empty
+    p = czportal.datasets if czportal is not None else empty
+    archive = _archive(c, p)
+    rows = {"caltechdata": _by_id(c), "czportal": _by_id(p)}
+    ids, methods, notes = _match_etdb(e, archive, rows)
+    e_part = pd.DataFrame({"canonical_id": pd.Series(ids, dtype=object), "etdb_txid": e["txid"].to_numpy(),
+                           "match": methods, "note": notes})
+    matched = e_part.dropna(subset=["canonical_id"]).merge(archive, on="canonical_id", how="right")
+    alone = e_part[e_part["canonical_id"].isna()]
+    keys = pd.concat([matched, alone], ignore_index=True)
+    keys["match"] = keys["match"].fillna("archive only")
+    for home in ("etdb_txid", "caltechdata_key", "czportal_key"):
+        keys[home] = keys[home].astype(object).where(keys[home].notna(), None) if home in keys else None
+    parts = {"etdb": _aligned(e, keys["etdb_txid"]), "caltechdata": _aligned(c, keys["caltechdata_key"]),
+             "czportal": _aligned(p, keys["czportal_key"])}
+    joined = parts["czportal"].copy()
+    for home in ("caltechdata", "etdb"):
+        joined = parts[home].combine_first(joined)
+    joined["source"] = np.where(keys["etdb_txid"].notna(), "etdb",
+                                np.where(keys["caltechdata_key"].notna(), "caltechdata", "czportal"))
+    joined["signature_valid"] = parts["etdb"]["signature_valid"]
+    joined["txid"] = keys["etdb_txid"].fillna(keys["caltechdata_key"]).fillna(keys["czportal_key"])
+    joined["canonical_id"] = keys["canonical_id"].fillna(parts["etdb"]["sid"].map(canon_tiltid, na_action="ignore"))
+    for name in ("match", "etdb_txid", "caltechdata_key", "czportal_key"):
+        joined[name] = keys[name]
+    present = {h: keys[k].notna().to_numpy() for h, k in (("etdb", "etdb_txid"), ("caltechdata", "caltechdata_key"),
+                                                          ("czportal", "czportal_key"))}
+    joined["homes"] = [" ".join(h for h in HOMES if present[h][i]) for i in range(len(keys))]
+    spellings = [parts["etdb"]["sid"], keys.get("caltechdata_id"), keys.get("czportal_id")]
+    joined["aliases"] = [", ".join(dict.fromkeys(str(s[i]) for s in spellings if s is not None and pd.notna(s[i])))
+                         or None for i in range(len(keys))]
+    found = _conflicts(joined, parts)
+    joined["conflicts"] = ["; ".join(n for n in (a, b) if isinstance(n, str)) or None
+                           for a, b in zip(keys["note"], found)]
+    datasets = joined[list(JOINED_COLUMNS)].astype(JOINED_COLUMNS)
+    return Index(datasets, _joined_files(keys, etdb, caltechdata, czportal), _rejected(etdb, caltechdata, czportal),
+                 "joined " + " + ".join(h for h, i in zip(HOMES, (etdb, caltechdata, czportal)) if i is not None),
+                 dict(etdb.records) if etdb is not None and etdb._records is not None else None,
+                 etdb._snapshot if etdb is not None else None)
+
+
+def _joined_files(keys: pd.DataFrame, *homes: Index | None) -> pd.DataFrame:
+    joined_txid = keys["etdb_txid"].fillna(keys["caltechdata_key"]).fillna(keys["czportal_key"])
+    frames = []
+    for name, index, column in zip(HOMES, homes, ("etdb_txid", "caltechdata_key", "czportal_key")):
+        if index is None or index.files.empty:
+            continue
+        owner = dict(zip(keys[column].dropna(), joined_txid[keys[column].notna()]))
+        files = index.files.copy()
+        files["txid"] = files["txid"].map(owner).astype("string")
+        if name == "etdb":
+            files["home"], files["content"] = "etdb", "ipfs"
+        frames.append(files.astype({c: object for c in files.columns if str(files[c].dtype) == "category"}))
+    if not frames:
+        return typed_frame(HOME_FILES_COLUMNS, [])
+    files = pd.concat(frames, ignore_index=True)
+    for column in HOME_FILES_COLUMNS:
+        if column not in files:
+            files[column] = None
+    return files[list(HOME_FILES_COLUMNS)].astype(HOME_FILES_COLUMNS)
+
+
+def _rejected(*homes: Index | None) -> pd.DataFrame:
+    frames = [h.rejected for h in homes if h is not None]
+    return pd.concat(frames, ignore_index=True) if frames else typed_frame(REJECTED_COLUMNS, [])
+
+
+def homes_of(index: Index, x: Any) -> pd.DataFrame:
+    """Where one tilt series can be read: a row per home holding it.
+
+    ``x``: a row of the joined index, its txid, a home's key (``caltechdata:…``, ``czportal:…``) or any spelling
+    of the tilt-series id.
+
+    Returns:
+        A DataFrame with ``home``, ``key`` (the row's key in that home's index), ``tiltid``, ``content`` (what its
+        bytes are: "ipfs" content-addressed and verified, "mirror" copies to be checked against the ETDB's CIDs,
+        "rewritten" new files), ``files`` (count) and ``where`` (IPFS location, S3 folder or provenance URL).
+
+    Raises:
+        KeyError: nothing in ``index`` is that tilt series.
+    """
+    ds = index.datasets
+    wanted = str(x["txid"]) if isinstance(x, pd.Series) else str(x).strip()
+    canon = canon_tiltid(wanted)
+    hit = np.zeros(len(ds), dtype=bool)
+    for column in ("txid", "etdb_txid", "caltechdata_key", "czportal_key"):
+        if column in ds:
+            hit |= ds[column].eq(wanted).fillna(False).to_numpy()
+    if "canonical_id" in ds and canon:
+        hit |= ds["canonical_id"].eq(canon).fillna(False).to_numpy()
+        hit |= ds["aliases"].fillna("").str.lower().str.split(", ").map(lambda a: canon in a).to_numpy(dtype=bool)
+    if not hit.any() and "sid" in ds and canon:
+        hit |= ds["sid"].str.lower().eq(canon).fillna(False).to_numpy()
+    if hit.sum() != 1:
+        raise KeyError(f"{int(hit.sum())} tilt series match {wanted!r} in {index!r}")
+    row = ds[hit].iloc[0]
+    files = index.files[index.files["txid"] == row["txid"]]
+    out = []
+    for home, column, content in (("etdb", "etdb_txid", "ipfs"), ("caltechdata", "caltechdata_key", "mirror"),
+                                  ("czportal", "czportal_key", "rewritten")):
+        key = row.get(column) if column in row else (row["txid"] if row.get("source", "etdb") == home else None)
+        if key is None or pd.isna(key):
+            continue
+        mine = files[files["home"] == home] if "home" in files else files
+        urls = mine["url"].dropna() if "url" in mine else pd.Series(dtype=object)
+        where = row.get("location") if home == "etdb" else row.get("mirror_url") if home == "caltechdata" else None
+        if where is None or pd.isna(where):
+            where = urls.iloc[0] if len(urls) else None
+        out.append({"home": home, "key": key, "tiltid": row.get("sid") if home == "etdb" else row.get("tiltid"),
+                    "content": content, "files": len(mine), "where": where})
+    return pd.DataFrame(out, columns=["home", "key", "tiltid", "content", "files", "where"])
+
+
+__all__ = ["FILE_COLUMNS", "JOINED_COLUMNS", "canon_tiltid", "homes_of", "join_homes", "loose_key"]
