@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
+from etdb_explore.content.homes import HomeReader, default_reader
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.registry import index_holding, tagged_index
 from etdb_explore.ipfs.dag.reader import PathError
@@ -21,13 +22,14 @@ from etdb_explore.volumes.tiltseries import (
     angles_from_record,
     parse_tilt_file,
 )
+from etdb_explore.volumes.homes import choose_file
 from etdb_explore.volumes.volume import Volume
 
 if TYPE_CHECKING:
     from etdb_explore.index.index import Index
 
 TILT_FILE_SUFFIXES = (".rawtlt", ".tlt")
-_TXID = re.compile(r"[0-9a-fA-F]+")
+_TXID = re.compile(r"[0-9a-fA-F]+|(?:caltechdata|czportal):\S+")  # a txid, or a row key of another home
 
 
 def _owner(x: Any, txid: str) -> Index:
@@ -85,19 +87,35 @@ def _metadata(row: pd.Series | None) -> dict[str, Any]:
     return {} if row is None else {k: (None if pd.isna(v) else v) for k, v in row.items()}
 
 
-def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None = None) -> Volume:
+def _from_homes(files: pd.DataFrame) -> bool:
+    """Whether a dataset's files come from a joined or home index (a ``home`` column), not the ETDB alone."""
+    return "home" in files.columns
+
+
+def _choose(row: pd.Series, files: pd.DataFrame, subtype: str, suffixes: tuple[str, ...], client: Client,
+            reader: HomeReader | None) -> tuple[Any, dict[str, Any]]:
+    source, read_from = bridge.run(choose_file(row, files, subtype, suffixes, client, reader or default_reader()))
+    return source, {**_metadata(row), "read_from": read_from}
+
+
+def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None = None,
+                  reader: HomeReader | None = None) -> Volume:
     """A dataset's reconstruction as a lazy :class:`Volume` (only its header is read now).
 
     ``x``: a row of any Index's ``datasets`` (it opens from that Index), a txid or unique prefix (looked up in
     ``index``, else in the indexes alive in this process, newest first), or an IPFS path to an MRC file in any
     spelling :func:`~etdb_explore.ipfs.formats.paths.parse_ipfs_path` reads. No index is ever loaded implicitly.
+    A row of a joined or home index (``join_homes``, ``load_home``) opens from the best home that can serve it:
+    verified IPFS first, then the OSN mirror, then the portal's rewritten MRC (see
+    :mod:`etdb_explore.volumes.homes`; ``reader`` reads those over HTTPS); ``metadata["read_from"]`` says which,
+    and whether its bytes are ``ipfs-verified``, ``mirror-verified``, ``mirror-unverified`` or ``rewritten``.
 
     Returns:
         The :class:`Volume`, with the dataset's row as ``metadata`` (empty for a path).
 
     Raises:
         EtdbError: the row has no txid, no live index has the txid, not exactly one dataset matches it, or the
-            dataset has no reconstruction.
+            dataset has no reconstruction (no home can serve one, for a joined or home index: every reason listed).
         IpfsPathError: a string is neither a txid nor an IPFS path.
         TypeError: ``x`` is neither a row, a string nor a CID/IpfsPath.
         PathError, IsADirectoryError: the path does not resolve, or leads to a directory.
@@ -109,6 +127,8 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
     if path is not None:
         return Volume.open(client.file(path))
     row, files = _dataset(x, index)
+    if _from_homes(files):
+        return Volume.open(*_choose(row, files, "reconstruction", (".rec", ".mrc", ".map"), client, reader))
     path = _pick(files, "reconstruction", (".rec", ".mrc", ".map"), "reconstruction", row["txid"])
     return Volume.open(client.file(path), _metadata(row))
 
@@ -143,15 +163,22 @@ async def _tilt_angles(path: str, client: Client, files: pd.DataFrame | None, ro
 async def _aopen_tiltseries(path: str, client: Client, row: pd.Series | None,
                             files: pd.DataFrame | None) -> TiltSeries:
     volume = await Volume.aopen(await client.afile(path), _metadata(row))
+    return await _with_angles(volume, path, client, row, files)
+
+
+async def _with_angles(volume: Volume, path: str, client: Client, row: pd.Series | None,
+                       files: pd.DataFrame | None) -> TiltSeries:
     angles, origin = await _tilt_angles(path, client, files, row, volume)
     return TiltSeries(volume.source, volume.header, volume.metadata, angles=angles, angle_source=origin)
 
 
-def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None = None) -> TiltSeries:
+def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None = None,
+                    reader: HomeReader | None = None) -> TiltSeries:
     """A dataset's tilt-series as a lazy :class:`TiltSeries`, with the angle of every image.
 
-    ``x`` as for :func:`open_tomogram`. Angles come from a ``.rawtlt``/``.tlt`` file of the dataset if there is
-    one, else the MRC extended header, else the record's tiltMin/tiltMax/tiltStep.
+    ``x`` as for :func:`open_tomogram` (a row of a joined or home index opens from the best home, as there).
+    Angles come from a ``.rawtlt``/``.tlt`` file of the dataset on IPFS if there is one, else the MRC extended
+    header, else the record's tiltMin/tiltMax/tiltStep.
 
     Returns:
         The :class:`TiltSeries` (``angles`` None and ``angle_source`` "unknown" when no source has them).
@@ -167,6 +194,11 @@ def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None
     if path is not None:
         return bridge.run(_aopen_tiltseries(path, client, None, None))
     row, files = _dataset(x, index)
+    if _from_homes(files):
+        source, metadata = _choose(row, files, "tiltseries", (".mrc", ".st", ".ali"), client, reader)
+        volume = Volume.open(source, metadata)
+        ipfs = files[files["home"].astype("string") == "etdb"]
+        return bridge.run(_with_angles(volume, source.name, client, row, ipfs))
     path = _pick(files, "tiltseries", (".mrc", ".st", ".ali"), "tilt-series", row["txid"])
     return bridge.run(_aopen_tiltseries(path, client, row, files))
 

@@ -158,7 +158,9 @@ class Volume:
     def __repr__(self) -> str:
         nz, ny, nx = self.shape
         vx = self.voxel_size[0]
-        return f"<{type(self).__name__} {self.source.name}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
+        read_from = self.metadata.get("read_from")
+        label = f" [{read_from['content']}]" if isinstance(read_from, dict) and "content" in read_from else ""
+        return f"<{type(self).__name__} {self.source.name}{label}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """``vol[key]``: returns and raises as :meth:`aget`."""

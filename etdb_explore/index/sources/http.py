@@ -18,6 +18,7 @@ import aiohttp
 
 from etdb_explore.errors import RecordError, SourceError
 from etdb_explore.records.safejson import loads
+from etdb_explore.util.bodies import read_at_most
 
 MAX_BODY = 64 << 20  # bytes of one answer
 
@@ -54,7 +55,7 @@ def retry_after(value: str | None, default: float, max_wait: float) -> float:
 
 
 async def _body(response: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
-    data = await response.content.read(max_bytes + 1)
+    data = await read_at_most(response.content, max_bytes + 1)
     if len(data) > max_bytes:
         raise SourceError(f"{url}: HTTP {response.status} with a body over {max_bytes} bytes")
     return data

@@ -311,3 +311,36 @@ def add_bytes(data: bytes, profile: Profile = KUBO_DEFAULT, sink: BlockSink | No
 
 GO_ETDB = Profile(cid_version=0, raw_leaves=True)
 """How go-etdb added the lab folders: ``ipfs add -r --nocopy`` (no-copy implies raw leaves; nodes stay CIDv0)."""
+
+
+class StreamHasher:
+    """The CID ``ipfs add --only-hash`` gives bytes fed in pieces of any size (for bytes that arrive over HTTP).
+
+    ``feed(data)`` as they come, then ``finish()``; memory stays at one chunk plus one open node per tree level.
+    """
+
+    def __init__(self, profile: Profile = KUBO_DEFAULT) -> None:
+        self.profile = profile
+        self._builder = _BalancedBuilder(profile, lambda cid, block: None)
+        self._pending = bytearray()
+        self.size = 0
+
+    def feed(self, data: bytes) -> None:
+        """Add the next bytes of the file."""
+        self._pending += data
+        self.size += len(data)
+        size = self.profile.chunk_size
+        while len(self._pending) >= size:
+            self._builder.add_leaf(_leaf_entry(self.profile, bytes(self._pending[:size]))[0])
+            del self._pending[:size]
+
+    def finish(self) -> CID:
+        """The file's root CID (call once, after the last ``feed``).
+
+        Returns:
+            The CID.
+        """
+        if self._pending or not self.size:
+            self._builder.add_leaf(_leaf_entry(self.profile, bytes(self._pending))[0])
+            self._pending.clear()
+        return self._builder.finish().cid
