@@ -16,13 +16,13 @@ from etdb_explore.ipfs.dag.reader import PathError
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPath, IpfsPathError, parse_ipfs_path
 from etdb_explore.util import bridge
+from etdb_explore.volumes.homes import choose_file
 from etdb_explore.volumes.tiltseries import (
     TiltSeries,
     angles_from_extended_header,
     angles_from_record,
     parse_tilt_file,
 )
-from etdb_explore.volumes.homes import choose_file
 from etdb_explore.volumes.volume import Volume
 
 if TYPE_CHECKING:

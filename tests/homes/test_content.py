@@ -42,10 +42,6 @@ def expected_tomogram(homes) -> np.ndarray:
         return np.asarray(mrc.data)
 
 
-async def joined(homes, osn_root):
-    """The joined index, the stand-ins running (yielded inside their context)."""
-
-
 @pytest.fixture
 async def stands(homes):
     async with S3StandIn(homes.osn_root) as osn, \
@@ -55,10 +51,6 @@ async def stands(homes):
         caltech = await asyncio.to_thread(load_home, CaltechDataSource(invenio.url, COMMUNITY))
         cz = await asyncio.to_thread(load_home, CzPortalSource(portal.graphql_url, (10112,)))
         yield osn, join_homes(homes.etdb, caltech, cz), cz
-
-
-def row_of(idx):
-    return idx.datasets.set_index("canonical_id").loc[TILTID]
 
 
 def opened(what, row, **kw):
@@ -120,7 +112,7 @@ async def test_mirror_unverified_without_a_dag_and_when_bytes_differ(homes, stan
 
 
 async def test_portal_when_ipfs_and_osn_fail(homes, stands, tmp_path):
-    osn, idx, cz = stands
+    _, idx, _ = stands
     reader = HomeReader([dead_url()])
     row = idx.datasets[idx.datasets["canonical_id"] == TILTID].iloc[0]
     with Client(store=tmp_path / "empty", gateways=False) as client:
