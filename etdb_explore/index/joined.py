@@ -104,7 +104,7 @@ def _archive(caltech: pd.DataFrame, portal: pd.DataFrame) -> pd.DataFrame:
     return frames[0].merge(frames[1], on="canonical_id", how="outer")
 
 
-def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, pd.DataFrame]) \
+def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, _Rows]) \
         -> tuple[list[Any], list[str], list[str | None]]:
     """For each ETDB row: its canonical id (None: stands alone), the match method, a conflict note."""
     known = set(archive["canonical_id"])
@@ -136,7 +136,7 @@ def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, pd.Da
     return ids, methods, notes
 
 
-def _tie_break(row: pd.Series, candidates: list[str], rows: dict[str, pd.DataFrame]) \
+def _tie_break(row: pd.Series, candidates: list[str], rows: dict[str, _Rows]) \
         -> tuple[str | None, str, str | None]:
     scored = []
     for cid in candidates:
@@ -150,10 +150,18 @@ def _tie_break(row: pd.Series, candidates: list[str], rows: dict[str, pd.DataFra
     return None, "ambiguous", "ambiguous archive ids: " + ", ".join(candidates)
 
 
-def _by_id(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
-    keep = ids.notna() & ~ids.duplicated()
-    return dict(zip(ids[keep], (frame.iloc[i] for i in np.flatnonzero(keep.to_numpy()))))
+class _Rows:
+    """An archive home's rows by canonical id, each made into a Series only when a tie-break asks for it."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
+        keep = ids.notna() & ~ids.duplicated()
+        self.frame = frame
+        self.position = dict(zip(ids[keep], np.flatnonzero(keep.to_numpy())))
+
+    def get(self, canonical_id: str) -> pd.Series | None:
+        at = self.position.get(canonical_id)
+        return None if at is None else self.frame.iloc[at]
 
 
 def _conflicts(joined: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[str | None]:
@@ -202,7 +210,7 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
     c = caltechdata.datasets if caltechdata is not None else empty
     p = czportal.datasets if czportal is not None else empty
     archive = _archive(c, p)
-    rows = {"caltechdata": _by_id(c), "czportal": _by_id(p)}
+    rows = {"caltechdata": _Rows(c), "czportal": _Rows(p)}
     ids, methods, notes = _match_etdb(e, archive, rows)
     e_part = pd.DataFrame({"canonical_id": pd.Series(ids, dtype=object), "etdb_txid": e["txid"].to_numpy(),
                            "match": methods, "note": notes})
@@ -226,10 +234,12 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
         joined[name] = keys[name]
     present = {h: keys[k].notna().to_numpy() for h, k in (("etdb", "etdb_txid"), ("caltechdata", "caltechdata_key"),
                                                           ("czportal", "czportal_key"))}
-    joined["homes"] = [" ".join(h for h in HOMES if present[h][i]) for i in range(len(keys))]
-    spellings = [parts["etdb"]["sid"], keys.get("caltechdata_id"), keys.get("czportal_id")]
-    joined["aliases"] = [", ".join(dict.fromkeys(str(s[i]) for s in spellings if s is not None and pd.notna(s[i])))
-                         or None for i in range(len(keys))]
+    joined["homes"] = [" ".join(h for h, here in zip(HOMES, flags) if here)
+                       for flags in zip(*(present[h] for h in HOMES))]
+    spellings = [parts["etdb"]["sid"].tolist()] + [keys[c].tolist() if c in keys else [None] * len(keys)
+                                                   for c in ("caltechdata_id", "czportal_id")]
+    joined["aliases"] = [", ".join(dict.fromkeys(v for v in names if isinstance(v, str))) or None
+                         for names in zip(*spellings)]
     found = _conflicts(joined, parts)
     joined["conflicts"] = ["; ".join(n for n in (a, b) if isinstance(n, str)) or None
                            for a, b in zip(keys["note"], found)]
