@@ -28,9 +28,11 @@ from xml.etree import ElementTree
 
 import aiohttp
 
-from etdb_explore.errors import SourceError
+from etdb_explore.content.client import Client
+from etdb_explore.errors import EtdbError, SourceError
 from etdb_explore.ipfs.build.importer import GO_ETDB, StreamHasher
 from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 from etdb_explore.util import bridge
 from etdb_explore.util.bodies import read_at_most
 from etdb_explore.util.loopbound import LoopBound
@@ -260,6 +262,20 @@ async def verify_mirror(file: HttpFile, expected: CID) -> bool:
     return False
 
 
+async def dag_cid(client: Client, ipfs_path: str, timeout: float = 30.0) -> CID | None:
+    """The CID the ETDB DAG gives the file at ``ipfs_path``, read from its directories (the file itself is not
+    fetched: a one-chunk file's CID is its only block), or None when they cannot be fetched within ``timeout``.
+
+    Returns:
+        The CID, or None.
+    """
+    try:
+        where = parse_ipfs_path(ipfs_path)
+        return await asyncio.wait_for(client.reader.resolve(where.cid, where.path), timeout)
+    except (EtdbError, OSError, asyncio.TimeoutError):
+        return None
+
+
 _default: HomeReader | None = None
 
 
@@ -275,4 +291,4 @@ def default_reader() -> HomeReader:
     return _default
 
 
-__all__ = ["HomeReader", "HttpFile", "MirrorObject", "configured_osn_hosts", "default_reader", "verify_mirror"]
+__all__ = ["HomeReader", "HttpFile", "MirrorObject", "configured_osn_hosts", "dag_cid", "default_reader", "verify_mirror"]

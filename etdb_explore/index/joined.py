@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from etdb_explore.index.frame import FILE_COLUMNS, REJECTED_COLUMNS, typed_frame
+from etdb_explore.index.frame import REJECTED_COLUMNS, typed_frame
 from etdb_explore.index.homeframe import HOME_DATASET_COLUMNS, HOME_FILES_COLUMNS
 from etdb_explore.index.index import Index
 
@@ -69,6 +71,36 @@ def loose_key(tiltid: Any) -> str | None:
     return match[1][:2] + match[2] if match else None
 
 
+_LOOSE = r"^([a-z]{1,2})[a-z]*(\d{4}-\d{1,2}-\d{1,2}-\d+[a-z]?)$"
+
+
+def canon_ids(values: pd.Series) -> pd.Series:
+    """:func:`canon_tiltid` of a whole column (vectorised).
+
+    Returns:
+        An object Series of ids, None where missing or blank.
+    """
+    if values.empty:
+        return pd.Series([], dtype=object, index=values.index)
+    arr = pc.utf8_lower(pc.replace_substring_regex(pa.array(values.astype("string"), type=pa.string()), r"\s+", ""))
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return pd.Series(arr.to_pylist(), dtype=object, index=values.index)
+
+
+def loose_keys(canon: pd.Series) -> pd.Series:
+    """:func:`loose_key` of a column of canonical ids (vectorised).
+
+    Returns:
+        An object Series, None where an id is not letters, a date and a number.
+    """
+    if canon.empty:
+        return pd.Series([], dtype=object, index=canon.index)
+    arr = pa.array(canon, type=pa.string())
+    keyed = pc.if_else(pc.match_substring_regex(arr, _LOOSE), pc.replace_substring_regex(arr, _LOOSE, r"\1\2"),
+                       pa.scalar(None, pa.string()))
+    return pd.Series(keyed.to_pylist(), dtype=object, index=canon.index)
+
+
 def _value(row: pd.Series, key: str) -> Any:
     value = row.get(key)
     return None if value is None or pd.isna(value) else value
@@ -98,7 +130,7 @@ def _archive(caltech: pd.DataFrame, portal: pd.DataFrame) -> pd.DataFrame:
     """One row per archive id: the CaltechDATA and portal rows (``c_``/``p_`` keys) side by side."""
     frames = []
     for home, frame in (("caltechdata", caltech), ("czportal", portal)):
-        ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
+        ids = canon_ids(frame["tiltid"])
         part = pd.DataFrame({"canonical_id": ids, f"{home}_key": frame["txid"], f"{home}_id": frame["tiltid"]})
         frames.append(part.dropna(subset=["canonical_id"]).drop_duplicates("canonical_id"))
     return frames[0].merge(frames[1], on="canonical_id", how="outer")
@@ -109,17 +141,17 @@ def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, _Rows
     """For each ETDB row: its canonical id (None: stands alone), the match method, a conflict note."""
     known = set(archive["canonical_id"])
     by_loose: dict[str, list[str]] = {}
-    for cid in archive["canonical_id"]:
-        key = loose_key(cid)
+    for cid, key in zip(archive["canonical_id"], loose_keys(archive["canonical_id"])):
         if key:
             by_loose.setdefault(key, []).append(cid)
     taken: set[str] = set()
     ids, methods, notes = [], [], []
-    for position, sid in enumerate(etdb["sid"].tolist()):
-        canon, method, note = canon_tiltid(sid), "etdb only", None
+    sids = canon_ids(etdb["sid"])
+    for position, (canon, loose) in enumerate(zip(sids, loose_keys(sids))):
+        method, note = "etdb only", None
         if canon is not None and canon in known:
             method = "exact"
-        elif canon is not None and (candidates := by_loose.get(loose_key(canon) or "", [])):
+        elif canon is not None and (candidates := by_loose.get(loose or "", [])):
             if len(candidates) == 1:
                 canon, method = candidates[0], "letters+date+number"
             else:
@@ -154,7 +186,7 @@ class _Rows:
     """An archive home's rows by canonical id, each made into a Series only when a tie-break asks for it."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        ids = frame["tiltid"].map(canon_tiltid, na_action="ignore")
+        ids = canon_ids(frame["tiltid"])
         keep = ids.notna() & ~ids.duplicated()
         self.frame = frame
         self.position = dict(zip(ids[keep], np.flatnonzero(keep.to_numpy())))
@@ -229,7 +261,7 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
                                 np.where(keys["caltechdata_key"].notna(), "caltechdata", "czportal"))
     joined["signature_valid"] = parts["etdb"]["signature_valid"]
     joined["txid"] = keys["etdb_txid"].fillna(keys["caltechdata_key"]).fillna(keys["czportal_key"])
-    joined["canonical_id"] = keys["canonical_id"].fillna(parts["etdb"]["sid"].map(canon_tiltid, na_action="ignore"))
+    joined["canonical_id"] = keys["canonical_id"].fillna(canon_ids(parts["etdb"]["sid"]))
     for name in ("match", "etdb_txid", "caltechdata_key", "czportal_key"):
         joined[name] = keys[name]
     present = {h: keys[k].notna().to_numpy() for h, k in (("etdb", "etdb_txid"), ("caltechdata", "caltechdata_key"),
@@ -322,4 +354,4 @@ def homes_of(index: Index, x: Any) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["home", "key", "tiltid", "content", "files", "where"])
 
 
-__all__ = ["FILE_COLUMNS", "JOINED_COLUMNS", "canon_tiltid", "homes_of", "join_homes", "loose_key"]
+__all__ = ["JOINED_COLUMNS", "canon_ids", "canon_tiltid", "homes_of", "join_homes", "loose_key", "loose_keys"]

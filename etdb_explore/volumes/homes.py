@@ -26,6 +26,7 @@ from etdb_explore.content.homes import (
     REWRITTEN,
     HomeReader,
     HttpFile,
+    dag_cid,
     verify_mirror,
 )
 from etdb_explore.errors import EtdbError
@@ -62,11 +63,7 @@ async def _expected(etdb_files: pd.DataFrame, key: str, client: Client) -> tuple
         fname = f.get("fname")
         if isinstance(fname, str) and (key == fname or key.endswith("/" + fname)):
             size = None if pd.isna(f.get("fsize")) else int(f["fsize"])
-            try:
-                cid = (await asyncio.wait_for(client.astat(f["ipfs_path"]), HOME_TIMEOUT)).cid
-            except (EtdbError, OSError, asyncio.TimeoutError):
-                cid = None
-            return size, cid
+            return size, await dag_cid(client, f["ipfs_path"], HOME_TIMEOUT)
     return None, None
 
 

@@ -13,17 +13,11 @@ import pytest
 from etdb_explore.content.client import Client
 from etdb_explore.content.homes import HomeReader
 from etdb_explore.errors import EtdbError
-from etdb_explore.index.joined import join_homes
-from etdb_explore.index.loading import load_home
-from etdb_explore.index.sources.caltechdata import CaltechDataSource
-from etdb_explore.index.sources.czportal import CzPortalSource
 from etdb_explore.ipfs.formats.cid import RAW
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.volumes.open import open_tiltseries, open_tomogram
 
-from .fixture import ARCHIVE, BUCKET, COMMUNITY, SID, TILTID
-from .invenio_standin import InvenioStandIn
-from .portal_standin import PortalStandIn
+from .fixture import ARCHIVE, BUCKET, SID, TILTID
 from .s3_standin import S3StandIn, dead_url
 
 
@@ -40,17 +34,6 @@ def expected_tomogram(homes) -> np.ndarray:
     path = next((homes.folder / "lab" / SID).rglob("*_full.rec"))
     with mrcfile.open(path) as mrc:
         return np.asarray(mrc.data)
-
-
-@pytest.fixture
-async def stands(homes):
-    async with S3StandIn(homes.osn_root) as osn, \
-            InvenioStandIn(homes.caltech("http://127.0.0.1:9"), COMMUNITY) as invenio, \
-            PortalStandIn({}, homes.portal_files) as portal:
-        portal.tables = homes.portal(portal.files_url)
-        caltech = await asyncio.to_thread(load_home, CaltechDataSource(invenio.url, COMMUNITY))
-        cz = await asyncio.to_thread(load_home, CzPortalSource(portal.graphql_url, (10112,)))
-        yield osn, join_homes(homes.etdb, caltech, cz), cz
 
 
 def opened(what, row, **kw):
