@@ -412,8 +412,6 @@ def _add_bench_parser(sub: Any) -> None:
         action.add_argument("--no-progress", action="store_true")
 
 
-def _source(args: argparse.Namespace) -> Any:
-    spec = args.source
 HOMES = ("etdb", "caltechdata", "czportal", "all")
 
 
