@@ -41,6 +41,7 @@ _LAZY = {
     "Release": ".publish.release", "PublishLog": ".publish.log", "PublishLogSource": ".publish.logsource",
     "load_key": ".publish.keys",
     "IndexBrowser": ".widgets.index_browser",
+    "SliceViewer": ".widgets.slice_viewer", "TiltSeriesViewer": ".widgets.slice_viewer",
 }
 
 
@@ -84,7 +85,7 @@ def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool 
 __all__ = [
     "BenchmarkSet", "BlockNotFoundError", "Client", "ClientClosedError", "EtdbError", "Index", "IndexBrowser",
     "MrcError", "MultipartError", "NotPicklableError", "PrivateKey", "PublishLog", "PublishLogSource", "Record",
-    "RecordError", "Release", "RunTimeoutError", "SignatureError", "SourceError", "TiltSeries", "UnsafePathError",
+    "RecordError", "Release", "RunTimeoutError", "SignatureError", "SliceViewer", "SourceError", "TiltSeries", "TiltSeriesViewer", "UnsafePathError",
     "VerificationError", "Volume", "download", "load_index", "load_key", "open_tiltseries", "open_tomogram",
     "parse_record", "preview", "verify_message",
 ]

@@ -282,6 +282,25 @@ class Volume:
             return unpacked[..., :nx]
         return np.frombuffer(data, dtype=h.dtype).reshape(z1 - z0, ny, nx).astype(self.dtype, copy=False)
 
+    # ---- notebooks ----------------------------------------------------------------------------------------------
+
+    def view(self, **options: Any) -> Any:
+        """This volume in a notebook viewer: a :class:`~etdb_explore.widgets.slice_viewer.SliceViewer` (a
+        :class:`~etdb_explore.widgets.slice_viewer.TiltSeriesViewer` for a tilt-series), the cell's output.
+
+        Args:
+            options: as the viewer (``z``, ``contrast``, ``percentiles``, ``window``, ``binning``, ``colormap``).
+
+        Returns:
+            The widget.
+
+        Raises:
+            ViewerError: an option is out of range.
+        """
+        from etdb_explore.widgets.slice_viewer import viewer_for  # the widgets layer builds on this one
+
+        return viewer_for(self, **options)
+
     # ---- out of core --------------------------------------------------------------------------------------------
 
     def to_dask(self, chunks: Any = None) -> Any:

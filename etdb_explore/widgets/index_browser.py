@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import html
 import io
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +26,8 @@ from etdb_explore.content.client import Client, default_client
 from etdb_explore.datasets.download import DownloadReport, adownload
 from etdb_explore.errors import EtdbError
 from etdb_explore.records.kinds import normalize_kinds
-from etdb_explore.util import bridge
 from etdb_explore.widgets import index_query
+from etdb_explore.widgets.base import FRONTEND, EtdbWidget, describe
 from etdb_explore.widgets.key_images import aread_image, image_path
 
 if TYPE_CHECKING:
@@ -36,12 +35,11 @@ if TYPE_CHECKING:
 
     from etdb_explore.index.index import Index
 
-FRONTEND = Path(__file__).resolve().parents[2] / "widgets"
 FALLBACK_ROWS = 20  # rows of the static table shown without a live front end
 VIEWS = ("tomogram", "tiltseries")
 
 
-class IndexBrowser(anywidget.AnyWidget):
+class IndexBrowser(EtdbWidget):
     """A notebook browser of an :class:`Index`: species and microscope multi-selects with counts, tilt-range,
     defocus and date ranges and a free-text filter, all driving :meth:`Index.mask`; a sortable, paginated table (only
     the visible page is sent to the page); the selected dataset's key image, read verified from IPFS; buttons to open
@@ -83,7 +81,6 @@ class IndexBrowser(anywidget.AnyWidget):
         self._mask = self._query.update({})
         self._selection: Index | None = index
         self._image_seq = 0
-        self._jobs: set[concurrent.futures.Future] = set()
         self._download: concurrent.futures.Future | None = None
         super().__init__(page_size=page_size, limits=index_query.limits(index))
         self.facets = self._query.facets()
@@ -165,41 +162,6 @@ class IndexBrowser(anywidget.AnyWidget):
 
     # ---- background work ------------------------------------------------------------------------------------------
 
-    def _start(self, job: Coroutine[Any, Any, Any], done: Callable[[Any, BaseException | None], None]
-               ) -> concurrent.futures.Future | None:
-        """Run ``job`` on the I/O loop, then ``done(result, error)`` on the kernel's loop (the caller's running loop);
-        with no running loop, run it and call ``done`` at once.
-
-        Returns:
-            The job's future (None when it already ran).
-        """
-        try:
-            kernel_loop = asyncio.get_running_loop()
-        except RuntimeError:
-            kernel_loop = None
-        if kernel_loop is None:
-            try:
-                result = bridge.run(job)
-            except Exception as exc:  # noqa: BLE001 - handed to done, which shows it in the widget
-                done(None, exc)
-            else:
-                done(result, None)
-            return None
-        future = bridge.submit(job)
-        self._jobs.add(future)
-
-        def finished(f: concurrent.futures.Future) -> None:
-            self._jobs.discard(f)
-            if f.cancelled():
-                outcome: tuple[Any, BaseException | None] = (None, asyncio.CancelledError())
-            else:
-                outcome = (None, f.exception()) if f.exception() is not None else (f.result(), None)
-            with contextlib.suppress(RuntimeError):  # the kernel's loop is closed: nobody is left to show it
-                kernel_loop.call_soon_threadsafe(done, *outcome)
-
-        future.add_done_callback(finished)
-        return future
-
     @property
     def client(self) -> Client:
         """The content client key images, viewers and downloads read through."""
@@ -226,7 +188,7 @@ class IndexBrowser(anywidget.AnyWidget):
                 return
             with self.hold_sync():
                 if exc is not None:
-                    self.image, self.image_info = b"", {"txid": txid, "path": path, "error": _describe(exc)}
+                    self.image, self.image_info = b"", {"txid": txid, "path": path, "error": describe(exc)}
                 else:
                     data, mime = result
                     self.image, self.image_info = data, {"txid": txid, "path": path, "mime": mime}
@@ -268,7 +230,7 @@ class IndexBrowser(anywidget.AnyWidget):
 
         def done(volume: Any, exc: BaseException | None) -> None:
             if exc is not None:
-                self.message, self.error = "", f"could not open the {what} of {txid[:12]}: {_describe(exc)}"
+                self.message, self.error = "", f"could not open the {what} of {txid[:12]}: {describe(exc)}"
                 return
             old, self.viewer = self.viewer, volume.view()
             self.message = f"{what} of {txid[:12]}: {volume!r}"
@@ -304,7 +266,7 @@ class IndexBrowser(anywidget.AnyWidget):
             if exc is not None:
                 self.message = ""
                 self.error = "download cancelled (resume it by downloading again)" \
-                    if isinstance(exc, asyncio.CancelledError) else f"download failed: {_describe(exc)}"
+                    if isinstance(exc, asyncio.CancelledError) else f"download failed: {describe(exc)}"
                 return
             self.message = (f"downloaded to {report.dest}: {len(report.fetched)} fetched, {len(report.skipped)} "
                             f"already there, {len(report.failed)} failed")
@@ -322,8 +284,6 @@ class IndexBrowser(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Cancel running work, close the viewer, and close the widget."""
-        for future in list(self._jobs):
-            future.cancel()
         if self.viewer is not None:
             self.viewer.close()
         super().close()
@@ -344,11 +304,6 @@ class IndexBrowser(anywidget.AnyWidget):
                 f"({index_query.human_bytes(table['bytes'])}); species: {species}</p>"
                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                 + (f"<p>… and {more} more</p>" if more > 0 else "") + "</div>")
-
-
-def _describe(exc: BaseException) -> str:
-    """An error as the widget shows it: its type and message."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _bars_for(browser: IndexBrowser) -> type:

@@ -1,0 +1,252 @@
+// SliceViewer and TiltSeriesViewer front end (anywidget ES module, shared by both): a canvas painted from the uint8
+// frames Python sends as binary buffers, a slider (in degrees for a tilt-series), arrow keys, play, contrast,
+// binning and colormap controls, zoom (wheel) and pan (drag), and a readout of the section, the voxel size and the
+// value under the cursor (asked of Python, which holds the raw section).
+//
+// Python (etdb_explore/widgets/slice_viewer.py) reads and renders; this module only asks (sets z and the settings)
+// and paints what arrives. For tests and benchmarks the root element carries data-z (the section painted last),
+// data-frame-version (bumped on each paint), data-error (the error of the wanted section, if any) and
+// data-paint-ms (the last slider move or key press → frame painted, in ms).
+
+const PLAY_INTERVAL_MS = 100; // play shows at most 10 sections a second (and never runs ahead of the data)
+const PROBE_INTERVAL_MS = 60; // the value under the cursor is asked for at most this often
+const FIT_PX = 512; // the longer side of the picture at zoom 1, in CSS pixels
+const BINNINGS = [[0, "auto"], [1, "1×"], [2, "2×"], [4, "4×"], [8, "8×"]];
+
+function el_(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function lut(name) {
+  const table = new Uint8Array(256);
+  for (let i = 0; i < 256; i++) table[i] = name === "inverted" ? 255 - i : i;
+  return table;
+}
+
+function fmt(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "string") return value;
+  return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-2) ? value.toExponential(3)
+    : String(Math.round(value * 1000) / 1000);
+}
+
+function render({ model, el }) {
+  const info = model.get("info");
+  const [nz, ny, nx] = info.shape;
+  const [vx, vy, vz] = info.voxel_size;
+  const angles = info.kind === "tiltseries" ? info.angles : null;
+
+  const root = el_("div", { class: "etdb-slice-viewer", tabindex: "0" });
+  const title = el_("div", { class: "sv-title" }, `${info.name} · ${nz}×${ny}×${nx} ${info.dtype} · ${vx.toFixed(2)} Å/px`);
+  const canvas = el_("canvas", { class: "sv-canvas" });
+  const viewport = el_("div", { class: "sv-viewport" }, canvas);
+  const error = el_("div", { class: "sv-error" });
+  const readout = el_("div", { class: "sv-readout" });
+  const where = el_("span", { class: "sv-where" });
+  const value = el_("span", { class: "sv-value" });
+  readout.append(where, value);
+
+  const slider = el_("input", { class: "sv-slider", type: "range", min: "0", max: String(nz - 1), step: "1" });
+  const prev = el_("button", { class: "sv-prev", title: "previous (←)" }, "◀");
+  const next = el_("button", { class: "sv-next", title: "next (→)" }, "▶");
+  const play = el_("button", { class: "sv-play", title: "play / pause" }, "▶▶");
+  const position = el_("span", { class: "sv-position" });
+  const steps = el_("div", { class: "sv-steps" }, prev, slider, next, play, position);
+  if (nz < 2) steps.classList.add("sv-single"); // one image (nz = 1): nothing to step through
+
+  const contrast = el_("select", { class: "sv-contrast" },
+    el_("option", { value: "auto" }, "auto contrast"), el_("option", { value: "manual" }, "manual"));
+  const low = el_("input", { class: "sv-low", type: "number", step: "any", title: "low (percentile or value)" });
+  const high = el_("input", { class: "sv-high", type: "number", step: "any", title: "high (percentile or value)" });
+  const binning = el_("select", { class: "sv-binning", title: "binning" },
+    ...BINNINGS.map(([v, label]) => el_("option", { value: String(v) }, `bin ${label}`)));
+  const colormap = el_("select", { class: "sv-colormap" },
+    el_("option", { value: "gray" }, "gray"), el_("option", { value: "inverted" }, "inverted"));
+  const reset = el_("button", { class: "sv-reset", title: "fit the picture" }, "fit");
+  const tools = el_("div", { class: "sv-tools" }, contrast, low, high, binning, colormap, reset);
+
+  root.append(title, viewport, error, steps, readout, tools);
+  el.replaceChildren(root);
+
+  let version = 0;
+  let asked = null; // performance.now() of the last move by the user, for data-paint-ms
+  let playing = null;
+  let lastPainted = 0;
+  let zoom = 1, panX = 0, panY = 0;
+
+  function label(z) {
+    if (angles) return `${angles[z] >= 0 ? "+" : ""}${angles[z].toFixed(1)}° (image ${z + 1}/${nz}; angles from ${info.angle_source})`;
+    if (info.kind === "tiltseries") return `image ${z + 1}/${nz} (angles unknown)`;
+    return `z ${z}/${nz - 1}`;
+  }
+
+  function goto(z) {
+    z = Math.max(0, Math.min(nz - 1, z));
+    if (z === model.get("z")) return;
+    asked = performance.now();
+    model.set("z", z);
+    model.save_changes();
+  }
+
+  function drawControls() {
+    const z = model.get("z");
+    slider.value = String(z);
+    position.textContent = label(z);
+    contrast.value = model.get("contrast");
+    const manual = model.get("contrast") === "manual";
+    const [a, b] = manual ? model.get("window") : model.get("percentiles");
+    low.value = String(a);
+    high.value = String(b);
+    low.title = manual ? "lowest value shown black" : "low percentile";
+    high.title = manual ? "highest value shown white" : "high percentile";
+    binning.value = String(model.get("binning"));
+    colormap.value = model.get("colormap");
+    root.classList.toggle("sv-loading", model.get("loading") >= 0);
+  }
+
+  function layout() {
+    const frame = model.get("frame_info");
+    if (!frame.width) return;
+    // physical size of the section (Å), so anisotropic pixels and very thin images keep their true shape
+    const w = nx * vx, h = ny * vy;
+    const scale = (FIT_PX / Math.max(w, h)) * zoom;
+    canvas.style.width = `${Math.max(1, w * scale)}px`;
+    canvas.style.height = `${Math.max(1, h * scale)}px`;
+    canvas.style.transform = `translate(${panX}px, ${panY}px)`;
+  }
+
+  function paint() {
+    const frame = model.get("frame_info");
+    root.dataset.error = frame.error ?? "";
+    error.textContent = frame.error ? `section ${frame.z}: ${frame.error}` : "";
+    if (frame.error || !frame.width) return;
+    const data = model.get("frame");
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.length !== frame.width * frame.height) return;
+    const map = lut(model.get("colormap"));
+    canvas.width = frame.width;
+    canvas.height = frame.height;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(frame.width, frame.height);
+    const px = image.data;
+    for (let i = 0, j = 0; i < bytes.length; i++, j += 4) {
+      const v = map[bytes[i]];
+      px[j] = v; px[j + 1] = v; px[j + 2] = v; px[j + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    layout();
+    root.dataset.z = String(frame.z);
+    root.dataset.frameVersion = String(++version);
+    if (asked !== null) {
+      root.dataset.paintMs = String(Math.round((performance.now() - asked) * 10) / 10);
+      asked = null;
+    }
+    where.textContent = `${label(frame.z)} · ${vx.toFixed(2)} × ${vy.toFixed(2)} × ${vz.toFixed(2)} Å` +
+      ` · window ${fmt(frame.lo)}…${fmt(frame.hi)}` + (frame.bin[0] * frame.bin[1] > 1 ? ` · binned ${frame.bin[1]}×${frame.bin[0]}` : "");
+    lastPainted = performance.now();
+    if (playing !== null) {
+      const wait = Math.max(0, PLAY_INTERVAL_MS - (performance.now() - playing));
+      setTimeout(() => { if (playing !== null) { playing = performance.now(); advance(); } }, wait);
+    }
+  }
+
+  function advance() {
+    const z = model.get("z");
+    model.set("z", z + 1 >= nz ? 0 : z + 1);
+    model.save_changes();
+  }
+
+  function togglePlay() {
+    if (playing !== null || nz < 2) {
+      playing = null;
+      play.textContent = "▶▶";
+      return;
+    }
+    playing = performance.now();
+    play.textContent = "❚❚";
+    advance();
+  }
+
+  // ---- input ------------------------------------------------------------------------------------------------------
+  slider.addEventListener("input", () => goto(Number(slider.value)));
+  prev.addEventListener("click", () => goto(model.get("z") - 1));
+  next.addEventListener("click", () => goto(model.get("z") + 1));
+  play.addEventListener("click", togglePlay);
+  root.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1, PageDown: -10, PageUp: 10 }[event.key];
+    if (step !== undefined) goto(model.get("z") + step);
+    else if (event.key === "Home") goto(0);
+    else if (event.key === "End") goto(nz - 1);
+    else if (event.key === " ") togglePlay();
+    else return;
+    event.preventDefault();
+    event.stopPropagation(); // JupyterLab would otherwise move between cells
+  });
+  contrast.addEventListener("change", () => {
+    if (contrast.value === "manual") {
+      const frame = model.get("frame_info");
+      if (frame.hi !== undefined) model.set("window", [frame.lo, frame.hi]);
+    }
+    model.set("contrast", contrast.value);
+    model.save_changes();
+  });
+  function sendLimits() {
+    const pair = [Number(low.value), Number(high.value)];
+    if (!pair.every(Number.isFinite)) return;
+    model.set(model.get("contrast") === "manual" ? "window" : "percentiles", pair);
+    model.save_changes();
+  }
+  low.addEventListener("change", sendLimits);
+  high.addEventListener("change", sendLimits);
+  binning.addEventListener("change", () => { model.set("binning", Number(binning.value)); model.save_changes(); });
+  colormap.addEventListener("change", () => { model.set("colormap", colormap.value); model.save_changes(); });
+  reset.addEventListener("click", () => { zoom = 1; panX = 0; panY = 0; layout(); });
+
+  viewport.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    zoom = Math.max(0.25, Math.min(32, zoom * (event.deltaY < 0 ? 1.25 : 0.8)));
+    layout();
+  }, { passive: false });
+  let drag = null;
+  viewport.addEventListener("pointerdown", (event) => { drag = [event.clientX - panX, event.clientY - panY]; });
+  window.addEventListener("pointerup", () => { drag = null; });
+  let probeAt = 0;
+  viewport.addEventListener("pointermove", (event) => {
+    if (drag) { panX = event.clientX - drag[0]; panY = event.clientY - drag[1]; layout(); return; }
+    const rect = canvas.getBoundingClientRect();
+    if (!rect.width || performance.now() - probeAt < PROBE_INTERVAL_MS) return;
+    probeAt = performance.now();
+    const x = Math.floor(((event.clientX - rect.left) / rect.width) * nx);
+    const y = Math.floor(((event.clientY - rect.top) / rect.height) * ny);
+    model.send({ action: "probe", x, y });
+  });
+  function onMessage(msg) {
+    if (msg && msg.probe) {
+      const p = msg.probe;
+      value.textContent = p.value === null ? "" : ` · (${p.x}, ${p.y}) = ${fmt(p.value)}`;
+      root.dataset.probe = JSON.stringify(p);
+    }
+  }
+
+  const handlers = {
+    "change:z": drawControls, "change:contrast": drawControls, "change:percentiles": drawControls,
+    "change:window": drawControls, "change:binning": drawControls, "change:colormap": () => { drawControls(); paint(); },
+    "change:loading": drawControls, "change:frame_info": paint, "change:frame": paint, "msg:custom": onMessage,
+  };
+  for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
+  drawControls();
+  paint();
+  return () => {
+    playing = null;
+    for (const [event, handler] of Object.entries(handlers)) model.off(event, handler);
+  };
+}
+
+export default { render };
