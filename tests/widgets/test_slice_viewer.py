@@ -220,3 +220,15 @@ def test_tiltseries_viewer_labels_images_with_their_angles(demo):
         np.testing.assert_array_equal(_frame(v), _expected(ts[v.z]))
     finally:
         v.close()
+
+
+def test_index_browser_static_display_is_its_table(demo):
+    from etdb_explore.widgets.index_browser import IndexBrowser
+
+    browser = IndexBrowser(demo)
+    try:
+        bundle, _ = browser._repr_mimebundle_()
+        assert WIDGET_VIEW in bundle and bundle["text/html"] == browser.fallback_html()
+        assert "image/png" not in bundle
+    finally:
+        browser.close()
