@@ -1,0 +1,91 @@
+"""SliceViewer and TiltSeriesViewer in real JupyterLab and Chromium, on the small demo ETDB: the canvas holds, pixel
+for pixel, the frame computed in Python from the numpy section; arrow keys and the slider move to the sections they
+should; the tilt-series slider is labelled in degrees with the angles' source; no JavaScript error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from etdb_explore.volumes.open import open_tiltseries, open_tomogram
+
+from .lab import Lab, session_env
+from .test_slice_viewer import _expected
+
+CELLS = [
+    "import json\nimport etdb_explore as etdb\nidx = etdb.load_index()\n"
+    "viewer = etdb.open_tomogram(idx.datasets.iloc[2], index=idx).view(z=10)\nviewer",
+    "print(json.dumps({'z': viewer.z, 'frame': viewer.frame_info}))",
+    "tilts = etdb.open_tiltseries(idx.datasets.iloc[5], index=idx).view()\ntilts",
+]
+VIEWER = ".etdb-slice-viewer"
+
+
+@pytest.fixture(scope="module")
+def lab(demo, tmp_path_factory):
+    with Lab(tmp_path_factory.mktemp("lab"), session_env(tmp_path_factory)) as lab:
+        yield lab
+
+
+def _painted(page, nth: int) -> np.ndarray:
+    """The canvas of the ``nth`` viewer as an (h, w, 4) RGBA array, read with getImageData."""
+    width, height, rgba = page.locator(f"{VIEWER} canvas.sv-canvas").nth(nth).evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
+    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+
+
+def _shows(page, nth: int, z: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('{VIEWER}')[{nth}]?.dataset.z === '{z}'", timeout=60_000)
+
+
+def _same(painted: np.ndarray, frame: np.ndarray) -> None:
+    assert painted.shape[:2] == frame.shape
+    assert (painted[..., 3] == 255).all()
+    for channel in range(3):
+        assert np.abs(painted[..., channel].astype(int) - frame.astype(int)).max() <= 1
+    assert frame.std() > 10  # a real picture, not a blank canvas
+
+
+def test_viewers_paint_the_python_frames_and_follow_keys_and_slider(lab, demo):
+    vol = open_tomogram(demo.datasets.iloc[2], index=demo)
+    page = lab.run(CELLS, "slice_viewer.ipynb")
+    page.wait_for_selector(VIEWER, timeout=120_000)
+    _shows(page, 0, 10)
+    _same(_painted(page, 0), _expected(vol[10]))
+
+    root = page.locator(VIEWER).nth(0)
+    root.focus()
+    page.keyboard.press("ArrowRight")
+    _shows(page, 0, 11)
+    _same(_painted(page, 0), _expected(vol[11]))
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    _shows(page, 0, 9)
+    _same(_painted(page, 0), _expected(vol[9]))
+
+    root.locator("input.sv-slider").evaluate(
+        "s => { s.value = '30'; s.dispatchEvent(new Event('input', { bubbles: true })); }")
+    _shows(page, 0, 30)
+    _same(_painted(page, 0), _expected(vol[30]))
+    assert float(root.get_attribute("data-paint-ms")) > 0
+    state = json.loads(lab.rerun_cell(page, 1).strip().splitlines()[-1])
+    assert state["z"] == 30 and state["frame"]["z"] == 30
+
+    ts = open_tiltseries(demo.datasets.iloc[5], index=demo)
+    zero = int(np.argmin(np.abs(ts.angles)))
+    tilt = page.locator(VIEWER).nth(1)
+    tilt.scroll_into_view_if_needed()
+    _shows(page, 1, zero)
+    _same(_painted(page, 1), _expected(ts[zero]))
+    tilt.focus()
+    page.keyboard.press("ArrowRight")
+    _shows(page, 1, zero + 1)
+    _same(_painted(page, 1), _expected(ts[zero + 1]))
+    label = tilt.locator(".sv-position").inner_text()
+    assert f"{ts.angles[zero + 1]:+.1f}°" in label and ts.angle_source in label
+
+    lab.screenshot(page, "slice_viewer")
+    assert lab.errors == []
