@@ -28,7 +28,7 @@ from etdb_explore.content.client import Client, default_client
 from etdb_explore.datasets.croissant import croissant_document
 from etdb_explore.datasets.download import DownloadReport, fetch_files, select_files
 from etdb_explore.datasets.localcheck import local_sha256
-from etdb_explore.datasets.safepaths import safe_join
+from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
 from etdb_explore.ipfs.build.importer import add_bytes
@@ -285,8 +285,9 @@ class BenchmarkSet:
             OSError: a local file cannot be read.
         """
         problems, found = {}, {}
+        root = SafeRoot(dest)
         for f in self.files:
-            local = safe_join(dest, f.path)
+            local = root.join(f.path)
             if not local.is_file():
                 problems[f.path] = "missing" if not local.exists() else "not a regular file"
             elif local.stat().st_size != f.size:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
 from etdb_explore.datasets.localcheck import local_sha256
-from etdb_explore.datasets.safepaths import safe_join
+from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError, UnsafePathError
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
@@ -106,12 +106,24 @@ def read_manifest(dest: Path) -> dict[str, dict[str, str]]:
     path = dest / MANIFEST
     if not path.exists():
         return {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {row["path"]: row for row in csv.DictReader(fh)}
+    with open(path, newline="", encoding="utf-8") as fh:  # a row cut short by a kill mid-append is left out
+        return {row["path"]: row for row in csv.DictReader(fh) if None not in row.values()}
 
 
-def _write_manifest(dest: Path, rows: dict[str, dict[str, str]], fsync: bool = True) -> None:
-    with atomic_open(dest / MANIFEST, "w", newline="", encoding="utf-8", fsync=fsync) as fh:
+def _append_manifest(dest: Path, row: dict[str, str]) -> None:
+    """Add one row to the manifest while a download runs (never through a symbolic link); the end of the download
+    rewrites it whole."""
+    path = dest / MANIFEST
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+        if not fh.tell():
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
+    with atomic_open(dest / MANIFEST, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         for key in sorted(rows):
@@ -156,10 +168,11 @@ def plan_targets(files: pd.DataFrame, dest: Path) -> tuple[list[_Planned], dict[
     """
     refused: dict[str, str] = {}
     by_target: dict[Path, list[_Planned]] = {}
+    root = SafeRoot(dest)
     for row in files.to_dict("records"):
         rel = f"{row['location']}/{row['fname']}"
         try:
-            target = safe_join(dest, rel, what=f"file name of dataset {row['txid']}")
+            target = root.join(rel, what=f"file name of dataset {row['txid']}")
         except EtdbError as exc:
             refused[rel] = str(exc)
             continue
@@ -318,10 +331,9 @@ async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: 
         nonlocal changed
         async with limit:
             try:
-                if await _fetch(client, item, manifest, report, bars):
-                    # the manifest keeps up with every file (a killed run leaves it right); flushed to disk at the end
+                if await _fetch(client, item, manifest, report, bars):  # a killed run leaves the manifest right
                     changed = True
-                    _save(report, MANIFEST, lambda: _write_manifest(dest, manifest, fsync=False))
+                    _save(report, MANIFEST, lambda: _append_manifest(dest, manifest[item.rel]))
             except (EtdbError, OSError, ValueError) as exc:
                 report.failed[item.rel] = str(exc)
 

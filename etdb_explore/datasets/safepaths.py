@@ -59,9 +59,31 @@ def safe_join(root: str | Path, name: str, *, what: str = "file name") -> Path:
         UnsafePathError: ``name`` is refused by :func:`safe_relative_path`, or resolves outside ``root`` through a
             symbolic link.
     """
-    root = Path(root).resolve()
-    target = root.joinpath(*safe_relative_path(name, what=what).parts)
-    resolved = Path(os.path.realpath(target))
-    if resolved != root and root not in resolved.parents:
-        raise UnsafePathError(f"{what} {name!r} resolves outside {root} (through a symbolic link)")
-    return target
+    return SafeRoot(root).join(name, what=what)
+
+
+class SafeRoot:
+    """A folder that untrusted names are joined to (as :func:`safe_join` does), for many names: the folder is
+    resolved once, and each subfolder's symbolic links once."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self._folders: dict[Path, Path] = {}  # subfolder → its real path
+
+    def join(self, name: str, *, what: str = "file name") -> Path:
+        """``root / name``, as :func:`safe_join`.
+
+        Returns:
+            The joined path (the last part not resolved).
+
+        Raises:
+            UnsafePathError: as :func:`safe_join`.
+        """
+        target = self.root.joinpath(*safe_relative_path(name, what=what).parts)
+        folder = self._folders.get(target.parent)
+        if folder is None:
+            folder = self._folders[target.parent] = Path(os.path.realpath(target.parent))
+        resolved = Path(os.path.realpath(target)) if target.is_symlink() else folder / target.name
+        if resolved != self.root and self.root not in resolved.parents:
+            raise UnsafePathError(f"{what} {name!r} resolves outside {self.root} (through a symbolic link)")
+        return target

@@ -147,3 +147,16 @@ def test_croissant_needs_every_sha256(demo, remote):
         bset.croissant()
     assert "license" not in BenchmarkSet.freeze(demo, ["thumbnail"], species="Escherichia coli", client=remote,
                                                 checksums=True).croissant()
+
+
+def test_a_manifest_cut_short_by_a_kill_is_read_and_rewritten(demo, remote, tmp_path):
+    from etdb_explore.datasets.download import read_manifest
+
+    bset = BenchmarkSet.freeze(demo, ["thumbnail"], species=["Escherichia coli", "Vibrio cholerae"], client=remote)
+    assert bset.materialize(tmp_path / "data", client=remote, progress=False).ok
+    manifest = tmp_path / "data" / "manifest.csv"
+    whole = manifest.read_text()
+    manifest.write_text(whole[: whole.rindex(",")])  # the last row stops before its sha256, as a kill mid-append
+    assert len(read_manifest(tmp_path / "data")) == len(bset.files) - 1
+    assert bset.materialize(tmp_path / "data", client=remote, progress=False).ok
+    assert manifest.read_text() == whole
