@@ -119,6 +119,9 @@ function render({ model, el, host, signal }) {
     clearTimeout(typing);
     typing = setTimeout(() => send({ text: text.value }), TEXT_DELAY_MS);
   });
+  text.addEventListener("keydown", (event) => { // Enter sends at once
+    if (event.key === "Enter") { clearTimeout(typing); send({ text: text.value }); }
+  });
   const reset = h("button", { class: "ib-reset", onclick: () => save({ filters: {} }) }, "Clear filters");
   const side = h("div", { class: "ib-filters" },
     h("fieldset", { class: "ib-search" }, h("legend", {}, "Text"), text),

@@ -66,7 +66,7 @@ class IndexBrowser(EtdbWidget):
 
     limits = traitlets.Dict().tag(sync=True)  # what the range sliders span
     facets = traitlets.Dict().tag(sync=True)  # datasets per species / microscope among the other criteria' matches
-    table = traitlets.Dict().tag(sync=True)  # the visible page (see index_query.Query.page)
+    table = traitlets.Dict().tag(sync=True)  # the visible page (see index_query.Query.page) and a "version"
     image = traitlets.Bytes(b"").tag(sync=True)  # the selected dataset's key image (sent as a binary buffer)
     image_info = traitlets.Dict().tag(sync=True)  # {"txid", "path", "mime", "loading", "error"}
     task = traitlets.Dict().tag(sync=True)  # a running download: {"name", "bytes": [n, total], "files": [n, total]}
@@ -81,6 +81,7 @@ class IndexBrowser(EtdbWidget):
         self._mask = self._query.update({})
         self._selection: Index | None = index
         self._image_seq = 0
+        self._shown = 0
         self._download: concurrent.futures.Future | None = None
         super().__init__(page_size=page_size, limits=index_query.limits(index))
         self.facets = self._query.facets()
@@ -156,7 +157,8 @@ class IndexBrowser(EtdbWidget):
 
     def _show(self, page: int) -> None:
         table = self._query.page(self._mask, self.sort, page, self.page_size)
-        self.table = table
+        self._shown += 1
+        self.table = {**table, "version": self._shown}  # always a change: every request is answered
         if table["page"] != self.page:  # clamped to the last page
             self.page = table["page"]
 
