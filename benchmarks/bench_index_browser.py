@@ -60,15 +60,14 @@ TIMED_INTERACT = """async ([species]) => {
   const select = box.querySelector('select');
   const output = () => box.querySelector('.widget-output') || box;
   const before = output().textContent;
-  const shown = () => output().querySelector('table') && output().textContent !== before
-    && output().textContent.includes(species);
+  const shown = () => output().querySelector('table') && output().textContent !== before;
   const drawn = new Promise((resolve) => {
     const seen = new MutationObserver(() => { if (shown()) { seen.disconnect(); resolve(); } });
     seen.observe(box, { childList: true, subtree: true, characterData: true });
   });
   const start = performance.now();
-  select.value = [...select.options].find((o) => o.textContent.replace(/\u00a0/g, ' ') === species).value;
-  select.dispatchEvent(new Event('change'));
+  select.selectedIndex = [...select.options].findIndex((o) => o.value === species);
+  select.dispatchEvent(new Event('change', { bubbles: true }));
   await Promise.race([drawn, new Promise((_, fail) => setTimeout(() => fail(new Error('no new output')), 60000))]);
   await new Promise((resolve) => requestAnimationFrame(() => resolve()));
   return performance.now() - start;
