@@ -8,24 +8,15 @@ import io
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from etdb_explore.content.client import Client
-
-from .lab import Lab, session_env
 
 CELLS = [
     "import json\nimport etdb_explore as etdb\nbrowser = etdb.IndexBrowser(etdb.load_index())\nbrowser",
     "print(json.dumps(sorted(browser.selection.datasets.txid)))",
 ]
 BROWSER = ".etdb-index-browser"
-
-
-@pytest.fixture(scope="module")
-def lab(demo, tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), session_env(tmp_path_factory)) as lab:
-        yield lab
 
 
 def _rows(page) -> list[str]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from etdb_explore.volumes.open import open_tiltseries, open_tomogram
 
-from .lab import Lab, session_env
 from .test_slice_viewer import _expected
 
 CELLS = [
@@ -21,12 +19,6 @@ CELLS = [
     "tilts = etdb.open_tiltseries(idx.datasets.iloc[5], index=idx).view()\ntilts",
 ]
 VIEWER = ".etdb-slice-viewer"
-
-
-@pytest.fixture(scope="module")
-def lab(demo, tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), session_env(tmp_path_factory)) as lab:
-        yield lab
 
 
 def _painted(page, nth: int) -> np.ndarray:
