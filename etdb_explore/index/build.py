@@ -1,21 +1,29 @@
 """From raw harvested records to checked ones: parse, check mandatory fields and type, verify every signature.
 
 One bad record never stops a load: it becomes a :class:`Rejection` with the reason.
+
+Signatures are verified on every core while this process goes on parsing: chunks of ``(address, signature,
+preimage)`` go to a pool of worker processes (started with ``fork`` where the platform has it, so scripts without a
+``__main__`` guard, notebooks and threads all work; a forked child starts its own I/O loop, see
+:mod:`etdb_explore.util.bridge`, and the workers never touch it). Where no pool can start (no ``fork``, a daemonic
+process, a pool that broke), the chunks are verified here instead: the results are the same.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.sources.base import Rejection
-from etdb_explore.records import Record, parse_record
+from etdb_explore.records import Record, flo, parse_record
 
-VERIFY_BATCH = 512
+VERIFY_BATCH = 1024  # records per chunk sent to a worker process; fewer records are verified here
 
 
 @dataclass
@@ -56,14 +64,58 @@ def printable(text: Any, limit: int = 2000) -> str | None:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _verify_chunk(records: Sequence[Record]) -> list[bool]:
-    return [r.verify() for r in records]
+Claim = tuple[str, str, str]  # what a signature check needs: (address, signature, preimage)
+
+
+def _claims(records: Sequence[Record]) -> list[Claim]:
+    return [(r.publisher, r.signature, r.preimage) for r in records]
+
+
+def _verify_claims(claims: Sequence[Claim]) -> list[bool]:
+    """Whether each claim's signature verifies (:meth:`Record.verify` on its parts; runs in a worker process)."""
+    return [bool(signature) and flo.verify_message(address, signature, preimage)
+            for address, signature, preimage in claims]
+
+
+class _Verifier:
+    """Verifies chunks of records in worker processes, in order, falling back to this process."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunks: list[tuple[list[Claim], Future[list[bool]] | None]] = []
+
+    def submit(self, records: Sequence[Record]) -> None:
+        claims = _claims(records)
+        future = None
+        if len(claims) >= VERIFY_BATCH and "fork" in multiprocessing.get_all_start_methods():
+            try:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(os.cpu_count() or 1, multiprocessing.get_context("fork"))
+                future = self._pool.submit(_verify_claims, claims)
+            except (OSError, RuntimeError, AssertionError):  # no processes here (limits, a daemonic process, …)
+                future = None
+        self._chunks.append((claims, future))
+
+    def results(self) -> list[bool]:
+        """Every submitted record's result, in order (a chunk whose worker failed is verified here)."""
+        valid: list[bool] = []
+        for claims, future in self._chunks:
+            try:
+                valid += future.result() if future is not None else _verify_claims(claims)
+            except (BrokenProcessPool, OSError):  # a worker was killed: the same check here
+                valid += _verify_claims(claims)
+        return valid
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
     """Parse and check ``raws``; with ``verified_only`` a record whose signature fails is rejected, else kept.
 
-    Signatures are verified in worker threads while parsing goes on (libsecp256k1 releases the GIL). A txid names
+    Signatures are verified in worker processes while parsing goes on (see the module's docstring). A txid names
     one record: when several claim it, the first whose signature verifies is kept and the others rejected.
 
     Returns:
@@ -72,28 +124,12 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
     """
     out = CheckedRecords()
     parsed: list[Record] = []
-    pending = []
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        for position, raw in enumerate(raws):
-            item = _parse(raw, position, source)
-            if isinstance(item, Rejection):
-                out.rejected.append(item)
-                continue
-            if not item.is_tomogram():
-                out.rejected.append(Rejection(f"{source} item {position}", item.txid, "not a Research-Tomogram record "
-                                              f"(type {item.artifact.get('type')!r}, subtype "
-                                              f"{item.artifact.get('subtype')!r})"))
-            elif missing := item.missing_fields():
-                out.rejected.append(Rejection(f"{source} item {position}", item.txid,
-                                              "missing mandatory fields: " + ", ".join(missing)))
-            else:
-                parsed.append(item)
-                if len(parsed) % VERIFY_BATCH == 0:
-                    pending.append(pool.submit(_verify_chunk, parsed[-VERIFY_BATCH:]))
-        tail = len(parsed) % VERIFY_BATCH
-        if tail:
-            pending.append(pool.submit(_verify_chunk, parsed[-tail:]))
-        valid = [ok for future in pending for ok in future.result()]
+    verifier = _Verifier()
+    try:
+        _parse_all(raws, source, out, parsed, verifier)
+        valid = verifier.results()
+    finally:
+        verifier.close()
     first = _first_claims(parsed, valid)
     for position, (record, ok) in enumerate(zip(parsed, valid)):
         if not ok:
@@ -107,6 +143,30 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
         out.records.append(record)
         out.valid.append(ok)
     return out
+
+
+def _parse_all(raws: Iterable[Any], source: str, out: CheckedRecords, parsed: list[Record],
+               verifier: _Verifier) -> None:
+    """Parse ``raws`` into ``parsed`` (rejections into ``out``), handing full chunks to ``verifier`` as they come."""
+    for position, raw in enumerate(raws):
+        item = _parse(raw, position, source)
+        if isinstance(item, Rejection):
+            out.rejected.append(item)
+            continue
+        if not item.is_tomogram():
+            out.rejected.append(Rejection(f"{source} item {position}", item.txid, "not a Research-Tomogram record "
+                                          f"(type {item.artifact.get('type')!r}, subtype "
+                                          f"{item.artifact.get('subtype')!r})"))
+        elif missing := item.missing_fields():
+            out.rejected.append(Rejection(f"{source} item {position}", item.txid,
+                                          "missing mandatory fields: " + ", ".join(missing)))
+        else:
+            parsed.append(item)
+            if len(parsed) % VERIFY_BATCH == 0:
+                verifier.submit(parsed[-VERIFY_BATCH:])
+    tail = len(parsed) % VERIFY_BATCH
+    if tail:
+        verifier.submit(parsed[-tail:])
 
 
 def _first_claims(records: Sequence[Record], valid: Sequence[bool]) -> dict[str, int]:

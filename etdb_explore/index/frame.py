@@ -79,43 +79,63 @@ def _date(seconds: Any) -> Any:
     return seconds if isinstance(seconds, int) and 0 < seconds <= _LAST_SECOND else None
 
 
-def _dataset_row(record: Record, signature_valid: bool) -> list[Any]:
-    d = record.details
-    files = record.files
-    taxid = d.get("NCBItaxID") or d.get("NBCItaxID")
+def _dataset_columns(records: Sequence[Record], valid: Sequence[bool]) -> list[list[Any]]:
+    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (one list per column, built column-wise)."""
+    details = [r.details for r in records]
+    files = [r.files for r in records]
+
+    def get(key: str) -> list[Any]:
+        return [d.get(key) for d in details]
+
+    species_raw = get("speciesName")
     return [
-        record.txid, record.title, normalize_species(d.get("speciesName")), d.get("speciesName"), d.get("strain"),
-        taxid, _date(d.get("date")), d.get("tiltMin"), d.get("tiltMax"), d.get("tiltStep"),
-        _TILT_SCHEMES.get(d.get("tiltSingleDual")), d.get("defocus"), d.get("dosage"), d.get("magnification"),
-        d.get("scopeName"), d.get("microscopist"), d.get("institution"), d.get("lab"), d.get("sid"), d.get("emdb"),
-        d.get("artNotes"), record.publisher or None, _date(record.timestamp), record.block, signature_valid,
-        record.deactivated, record.location or None, len(files), sum(f.get("fsize", 0) for f in files),
+        [r.txid for r in records], [r.title for r in records], [normalize_species(s) for s in species_raw],
+        species_raw, get("strain"), [d.get("NCBItaxID") or d.get("NBCItaxID") for d in details],
+        [_date(v) for v in get("date")], get("tiltMin"), get("tiltMax"), get("tiltStep"),
+        [_TILT_SCHEMES.get(v) for v in get("tiltSingleDual")], get("defocus"), get("dosage"), get("magnification"),
+        get("scopeName"), get("microscopist"), get("institution"), get("lab"), get("sid"), get("emdb"),
+        get("artNotes"), [r.publisher or None for r in records], [_date(r.timestamp) for r in records],
+        [r.block for r in records], list(valid), [r.deactivated for r in records],
+        [r.location or None for r in records], [len(f) for f in files],
+        [sum(f.get("fsize", 0) for f in fs) for fs in files],
     ]
 
 
-def _lower(value: Any) -> str | None:
-    return str(value).lower() if value else None
+def _lowered(values: list[Any]) -> list[str | None]:
+    """Each value lower-cased (None when empty), each distinct value lowered once."""
+    done: dict[str, str] = {}
+    return [None if not v else done.get(v) or done.setdefault(v, v.lower()) if type(v) is str else str(v).lower()
+            for v in values]
 
 
-def _file_rows(record: Record) -> list[list[Any]]:
-    txid, location = record.txid, record.location
-    rows = []
-    for f in record.files:
-        fname = f.get("fname")
-        dname = f.get("dname") or (fname.rpartition("/")[2] if fname else None)
-        rows.append([txid, fname, dname, _lower(f.get("type")), _lower(f.get("subtype")), f.get("cType"),
-                     f.get("fsize"), f.get("software"), f.get("fNotes"),
-                     f"{location}/{fname}" if location and fname else None])
-    return rows
+def _file_columns(records: Sequence[Record]) -> list[list[Any]]:
+    """The files table's columns, in :data:`FILE_COLUMNS` order (one row per file of every record)."""
+    entries = [f for r in records for f in r.files]
+    owners = [(r.txid, r.location) for r in records for _ in r.files]
+
+    def get(key: str) -> list[Any]:
+        return [f.get(key) for f in entries]
+
+    fnames = get("fname")
+    dnames = [d or (n.rpartition("/")[2] if n else None) for d, n in zip(get("dname"), fnames)]
+    return [
+        [txid for txid, _ in owners], fnames, dnames, _lowered(get("type")), _lowered(get("subtype")), get("cType"),
+        get("fsize"), get("software"), get("fNotes"),
+        [f"{location}/{fname}" if location and fname else None for (_, location), fname in zip(owners, fnames)],
+    ]
 
 
 def typed_frame(columns: dict[str, str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A DataFrame with ``columns``' dtypes from row lists (column-wise construction, fast for 100k rows).
+    """A DataFrame with ``columns``' dtypes from row lists.
 
     Returns:
         The DataFrame; datetime columns take seconds since the epoch (None: missing).
     """
-    data = list(zip(*rows)) if rows else [[] for _ in columns]
+    return _typed_columns(columns, list(zip(*rows)) if rows else [[] for _ in columns])
+
+
+def _typed_columns(columns: dict[str, str], data: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A DataFrame with ``columns``' dtypes from one sequence of values per column."""
     frame = {}
     for (name, dtype), values in zip(columns.items(), data):
         if dtype.startswith("datetime64"):
@@ -132,6 +152,5 @@ def records_to_frames(records: Sequence[Record], valid: Sequence[bool]) -> tuple
     Returns:
         ``(datasets, files)``: one row per record and one per file, typed as the index's columns.
     """
-    datasets = typed_frame(DATASET_COLUMNS, [_dataset_row(r, v) for r, v in zip(records, valid)])
-    files = typed_frame(FILE_COLUMNS, [row for r in records for row in _file_rows(r)])
-    return datasets, files
+    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(records, valid)),
+            _typed_columns(FILE_COLUMNS, _file_columns(records)))

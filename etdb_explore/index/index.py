@@ -16,6 +16,7 @@ from etdb_explore.index.build import check_records, printable
 from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
 from etdb_explore.index.registry import register
 from etdb_explore.records.kinds import normalize_kinds
+from etdb_explore.util.gcpause import paused
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,11 +73,13 @@ class Index:
         Returns:
             The :class:`Index` (nothing raises: every record that cannot be used becomes a rejection).
         """
-        checked = check_records(raws, source, verified_only)
-        datasets, files = records_to_frames(checked.records, checked.valid)
-        rows = [(printable(r.origin), printable(r.txid), printable(r.reason)) for r in [*rejected, *checked.rejected]]
-        return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,
-                   {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
+        with paused():  # millions of objects, none of them garbage: see util.gcpause
+            checked = check_records(raws, source, verified_only)
+            datasets, files = records_to_frames(checked.records, checked.valid)
+            rows = [(printable(r.origin), printable(r.txid), printable(r.reason))
+                    for r in [*rejected, *checked.rejected]]
+            return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,
+                       {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
 
     @classmethod
     def from_snapshot(cls, path: str | Path, *, verify: bool = False) -> Index:
