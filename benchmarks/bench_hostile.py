@@ -73,7 +73,7 @@ def _rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
 
 
-def slow_readers(folder: Path, clients: int = 200) -> None:
+def slow_readers(folder: Path, clients: int = 200) -> str:
     store = LocalStore(folder / "store64")
     big = add_bytes(os.urandom(64 * MiB), KUBO_DEFAULT, store).cid
     with socket.socket() as probe:
@@ -98,6 +98,7 @@ def slow_readers(folder: Path, clients: int = 200) -> None:
             s.close()
         print(f"2. serve under {clients} slow readers of a 64 MiB file: RSS {before:.0f} MB idle, peak {peak:.0f} MB "
               f"(+{peak - before:.0f} MB; baseline before the fix: 1,384 MB, {1384 / peak:.1f}x more)")
+        return f"slow-readers-peak-RSS/old={peak / 1384:.2f}x"
     finally:
         server.terminate()
         server.wait(10)
@@ -107,7 +108,7 @@ def slow_readers(folder: Path, clients: int = 200) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(hostile_reads(Path(tmp)))
-        slow_readers(Path(tmp))
+        print("\nsummary: " + slow_readers(Path(tmp)))
 
 
 if __name__ == "__main__":

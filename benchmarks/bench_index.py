@@ -23,6 +23,7 @@ from etdb_explore import Index
 from etdb_explore.demo.sample import ETDB_SIZE, synthetic_records
 
 OUT = Path(__file__).parent / "out"
+SUMMARY: list[str] = []  # the ratios of this run, printed as one line at the end
 TYPICAL = dict(species="Vibrio cholerae", tilt_range=(-60, 60), defocus=(-8, -4), microscope="Caltech Polara",
                date=("2010", "2015"), text="flagellar motor")
 
@@ -54,6 +55,7 @@ def bench(n: int, repeat: int) -> None:
     print(f"  baseline json.loads + pandas.json_normalize : {baseline:8.3f} s")
     build = best(lambda: Index.from_records(json.loads(text)), repeat)
     print(f"  raw JSON -> Index, all signatures verified  : {build:8.3f} s  ({build / baseline:.2f}x baseline)")
+    SUMMARY.append(f"build/json_normalize@{n}={build / baseline:.2f}x")
     index = Index.from_records(json.loads(text))
     assert len(index) == n and index.datasets.signature_valid.all()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,6 +73,7 @@ def bench(n: int, repeat: int) -> None:
     print(f"  typical filter (median of 30)               : {statistics.median(runs) * 1e3:8.2f} ms "
           f"(first on a fresh snapshot {first * 1e3:.1f} ms; {len(index.filter(**TYPICAL))} hits)")
     print(f"  same filter on json_normalize frame, incl. normalizing: {naive * 1e3:.0f} ms")
+    SUMMARY.append(f"filter@{n}={statistics.median(runs) * 1e3:.1f}ms(first {first * 1e3:.1f}ms)")
 
 
 def _naive_filter(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,3 +111,4 @@ if __name__ == "__main__":
     for size in sizes:
         bench(size, repeat=3 if size <= 20_000 else 1)
     bench_hostile()
+    print("\nsummary: " + "  ".join(SUMMARY))

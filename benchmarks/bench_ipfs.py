@@ -127,8 +127,15 @@ def run_client(kind: str, url: str, *args: object, repeat: int = 3) -> dict | No
 
 # ---- the benchmark -----------------------------------------------------------------------------------------------
 
-def bench(size: int) -> None:
+def bench(size: int) -> list[str]:
+    """Run every measurement on a ``size``-byte file.
+
+    Returns:
+        The ratios, for the one-line summary.
+    """
     from etdb_explore.ipfs import KUBO_DEFAULT, LocalStore, add_file
+
+    summary = []
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -152,6 +159,7 @@ def bench(size: int) -> None:
         print(f"importer --only-hash : {hash_rate:7.0f} MB/s  ({hash_rate / 500:.2f}x Kubo's ~500 MB/s here, "
               f"{hash_rate / sha:.2f}x single-thread hashlib.sha256 at {sha:.0f} MB/s)")
         print(f"importer into store  : {store_rate:7.0f} MB/s   root {added.cid}")
+        summary.append(f"import/kubo={hash_rate / 500:.2f}x")
 
         server = subprocess.Popen([sys.executable, "-m", "etdb_explore", "serve", "--store", str(store.path),
                                    "--port", "0"], stdout=subprocess.PIPE, text=True)
@@ -186,15 +194,17 @@ def bench(size: int) -> None:
                 print(f"  full download verified: {vf:7.0f} MB/s, peak RSS {full['peak_rss_mb']:.0f} MB")
                 print(f"  full download plain   : {pf:7.0f} MB/s, peak RSS {plain['peak_rss_mb']:.0f} MB")
                 print(f"  verified / plain      : {vf / pf:.2f}x (target >= 0.8)")
+                summary.append(f"verified/plain[{label.split()[0]}]={vf / pf:.2f}x")
         finally:
             for process in (proxy, server):
                 if process is not None:
                     process.terminate()
                     process.wait()
+    return summary
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2], *sys.argv[3:])
     else:
-        bench(int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 512 * MiB)
+        print("\nsummary: " + "  ".join(bench(int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 512 * MiB)))
