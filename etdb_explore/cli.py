@@ -286,6 +286,77 @@ def _status_json(status: Any) -> str:
     return status.astype(object).where(status.notna(), None).to_json(orient="records", indent=1)
 
 
+def _print_status(status: Any, as_json: bool) -> None:
+    if as_json:
+        print(_status_json(status))
+    else:
+        columns = ["name", "kind", "state", "txid", "n_parts", "parts_sent"]
+        print(status[columns].to_string(index=False, max_colwidth=50))
+
+
+def _release_dry_run(release: Any, args: argparse.Namespace) -> int:
+    plan = release.dry_run(_publish_key(args, required=False), args.fee_rate)
+    if args.json:
+        est = plan.estimate
+        print(json.dumps({"dry_run": True, "datasets": len(plan.records), "messages": est.messages,
+                          "transactions": est.transactions, "flodata_bytes": est.flodata_bytes,
+                          "transaction_bytes": est.transaction_bytes, "fee_flo": est.fee, "fee_rate": est.fee_rate},
+                         indent=1))
+    else:
+        print(plan)
+        print("nothing was added, signed or sent; publish with --offline or --node URL")
+    return EXIT_OK
+
+
+def _publish_release(args: argparse.Namespace, node: Any) -> int:
+    from etdb_explore.publish import Release, ReleaseProblems
+
+    release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(args.column),
+                      defaults=dict(args.default))
+    try:
+        if node is None and not args.offline:
+            return _release_dry_run(release, args)
+        store = kubo = None
+        if args.kubo:
+            from etdb_explore.ipfs.sources.kubo import KuboSource
+
+            kubo = KuboSource(None if args.kubo is True else args.kubo)
+        else:
+            from etdb_explore.ipfs.sources.store import LocalStore
+
+            store = LocalStore(args.store)
+        status = release.publish(args.log, _publish_key(args), store=store, kubo=kubo, nocopy=not args.copy,
+                                 node=node, offline=args.offline, car_dir=args.car_dir, fee_rate=args.fee_rate,
+                                 progress=not (args.json or args.no_progress))
+    except ReleaseProblems as exc:
+        print(_status_json(exc.problems) if args.json else exc.problems.to_string(index=False, max_colwidth=60))
+        print(f"etdb-explore: {len(exc.problems)} problems in {args.table}; nothing was published", file=sys.stderr)
+        return EXIT_SOURCE
+    _print_status(status, args.json)
+    return EXIT_OK
+
+
+def _publish_change(args: argparse.Namespace, node: Any) -> int:
+    from etdb_explore.index.loading import harvest_index
+    from etdb_explore.publish import PublishLog, PublishLogSource, deactivate, edit
+
+    record = harvest_index(PublishLogSource(args.log)).record(args.txid)
+    key = _publish_key(args)
+    if args.action == "edit":
+        changes = {}
+        for name, value in args.changes:
+            try:
+                changes[name] = json.loads(value)
+            except ValueError:
+                changes[name] = value  # a bare word is text
+        edit(args.log, record, key, changes=changes, node=node, offline=args.offline)
+    else:
+        deactivate(args.log, record, key, node=node, offline=args.offline)
+    with PublishLog(args.log) as log:
+        _print_status(log.records(), args.json)
+    return EXIT_OK
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     """``etdb-explore publish release|broadcast|status|edit|deactivate``.
 
@@ -296,83 +367,24 @@ def cmd_publish(args: argparse.Namespace) -> int:
         EtdbError: the key, the log, the node or the content failed (KeySourceError, PublishLogBusy, RpcError, …).
         OSError: the table or a folder cannot be read.
     """
-    import json as json_module
-
     from etdb_explore.index.sources.flod import FlodRpc
-    from etdb_explore.publish import PublishLog, Release, ReleaseProblems, broadcast, deactivate, edit
+    from etdb_explore.publish import PublishLog, broadcast
     from etdb_explore.publish.broadcast import Broadcaster
-    from etdb_explore.publish.logsource import PublishLogSource
     from etdb_explore.util.bridge import run
 
     node = FlodRpc(args.node) if getattr(args, "node", None) else None
-    if args.action == "status":
-        with PublishLog(args.log) as log:
-            if node is not None:
-                run(Broadcaster(node).confirm(log))
-            status = log.records()
-        print(_status_json(status) if args.json else status.to_string(index=False, max_colwidth=50))
-        return EXIT_OK
+    if args.action == "release":
+        return _publish_release(args, node)
+    if args.action in ("edit", "deactivate"):
+        return _publish_change(args, node)
     if args.action == "broadcast":
-        status = broadcast(args.log, node, _publish_key(args))
-    elif args.action in ("edit", "deactivate"):
-        from etdb_explore.index.loading import harvest_index
-
-        record = harvest_index(PublishLogSource(args.log)).record(args.txid)
-        key = _publish_key(args)
-        if args.action == "edit":
-            changes = {}
-            for name, value in args.changes:
-                try:
-                    changes[name] = json_module.loads(value)
-                except ValueError:
-                    changes[name] = value
-            edit(args.log, record, key, changes=changes, node=node, offline=args.offline)
-        else:
-            deactivate(args.log, record, key, node=node, offline=args.offline)
-        with PublishLog(args.log) as log:
-            status = log.records()
-    else:
-        release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(args.column),
-                          defaults=dict(args.default))
-        try:
-            if node is None and not args.offline:
-                plan = release.dry_run(_publish_key(args, required=False), args.fee_rate)
-                if args.json:
-                    est = plan.estimate
-                    print(json_module.dumps({"dry_run": True, "datasets": len(plan.records), "messages": est.messages,
-                                             "transactions": est.transactions, "flodata_bytes": est.flodata_bytes,
-                                             "transaction_bytes": est.transaction_bytes, "fee_flo": est.fee,
-                                             "fee_rate": est.fee_rate}, indent=1))
-                else:
-                    print(plan)
-                    print("nothing was added, signed or sent; publish with --offline or --node URL")
-                return EXIT_OK
-            store = None
-            kubo = None
-            if args.kubo:
-                from etdb_explore.ipfs.sources.kubo import KuboSource
-
-                kubo = KuboSource(None if args.kubo is True else args.kubo)
-            else:
-                from etdb_explore.ipfs.sources.store import LocalStore
-
-                store = LocalStore(args.store)
-            status = release.publish(args.log, _publish_key(args), store=store, kubo=kubo, nocopy=not args.copy,
-                                     node=node, offline=args.offline, car_dir=args.car_dir, fee_rate=args.fee_rate,
-                                     progress=not (args.json or args.no_progress))
-        except ReleaseProblems as exc:
-            if args.json:
-                print(_status_json(exc.problems))
-            else:
-                print(exc.problems.to_string(index=False, max_colwidth=60))
-            print(f"etdb-explore: {len(exc.problems)} problems in {args.table}; nothing was published",
-                  file=sys.stderr)
-            return EXIT_SOURCE
-    if args.json:
-        print(_status_json(status))
-    else:
-        print(status[["name", "kind", "state", "txid", "n_parts", "parts_sent"]].to_string(index=False,
-                                                                                          max_colwidth=50))
+        _print_status(broadcast(args.log, node, _publish_key(args)), args.json)
+        return EXIT_OK
+    with PublishLog(args.log) as log:  # status
+        if node is not None:
+            run(Broadcaster(node).confirm(log))
+        status = log.records()
+    print(_status_json(status) if args.json else status.to_string(index=False, max_colwidth=50))
     return EXIT_OK
 
 

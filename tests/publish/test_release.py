@@ -161,3 +161,26 @@ def test_problem_table_shows_missing_folders(lab_table, tmp_path):
     problems = Release(table).problems
     assert problems[["row", "field", "problem"]].values.tolist() == [[2, "folder", "is not a folder"]]
     assert isinstance(problems, pd.DataFrame) and json.dumps(problems.astype(str).to_dict())
+
+
+async def test_folders_through_a_kubo_daemon(lab_table, tmp_path):
+    """With a Kubo daemon configured, folders are added through its RPC API (the Kubo stand-in), CIDv1 raw leaves:
+    the location is the CID the importer computes for the folder."""
+    import asyncio
+
+    from etdb_explore.ipfs.build.importer import KUBO_CIDV1, add_directory
+    from etdb_explore.ipfs.sources.kubo import KuboSource
+
+    from ..ipfs.kubo_standin import KuboStandIn
+
+    daemon_store = LocalStore(tmp_path / "daemon")
+    async with KuboStandIn(daemon_store) as daemon:
+        kubo = KuboSource(daemon.url)
+        try:
+            status = await asyncio.to_thread(Release(lab_table.head(2)).publish, tmp_path / "log.sqlite", LAB_KEY,
+                                             kubo=kubo, nocopy=False, offline=True, progress=False)
+        finally:
+            await kubo.close()
+    expected = [str(add_directory(folder, KUBO_CIDV1).cid) for folder in lab_table["folder"].head(2)]
+    assert list(status["location"]) == expected
+    assert all(daemon_store.has_cid_text(location) for location in expected)
