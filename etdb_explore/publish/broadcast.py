@@ -155,8 +155,11 @@ class Broadcaster:
                     continue
                 seen.add(txid)
                 tx = await self.rpc.call(session, "gettransaction", [txid])
+                if not isinstance(tx, dict) or not isinstance(tx.get("hex"), str):
+                    raise SourceError(f"{self.rpc.name}: gettransaction {txid} answered no transaction hex")
                 decoded = await self.rpc.call(session, "decoderawtransaction", [tx["hex"]])
-                part = wanted.pop(decoded.get("floData"), None)
+                flodata = decoded.get("floData") if isinstance(decoded, dict) else None
+                part = wanted.pop(flodata, None) if isinstance(flodata, str) else None
                 if part is not None:
                     log.mark_sent(part, txid)
                     found += 1

@@ -195,7 +195,7 @@ class Release:
     def publish(self, log: str | Path | PublishLog, key: PrivateKey, *, store: LocalStore | None = None,
                 kubo: KuboSource | None = None, nocopy: bool = True, node: FlodRpc | None = None,
                 offline: bool = False, car_dir: str | Path | None = None, fee_rate: float = DEFAULT_FEE_RATE,
-                progress: bool = True, broadcaster: Broadcaster | None = None) -> pd.DataFrame:
+                progress: bool = True) -> pd.DataFrame:
         """Add each folder, sign each record into the publish log, then broadcast through ``node`` (or, with
         ``offline``, stop there: the log holds the signed floData for a later
         :func:`~etdb_explore.publish.broadcast.broadcast`).
@@ -212,7 +212,7 @@ class Release:
             RpcError, SourceError: broadcasting failed (run again to go on; nothing is sent twice).
             EtdbError: neither ``node`` nor ``offline`` is given.
         """
-        if node is None and broadcaster is None and not offline:
+        if node is None and not offline:
             raise EtdbError("say where the records go: node=FlodRpc(…) to broadcast, or offline=True to only sign "
                             "them into the publish log")
         self._check()
@@ -221,9 +221,8 @@ class Release:
                 store = LocalStore()
             for label, folder in zip(self.table.index, self.folders):
                 self._publish_one(plog, label, folder, key, store, kubo, nocopy, car_dir, progress)
-            if not offline:
-                sender = broadcaster or Broadcaster(node, fee_rate=fee_rate)  # type: ignore[arg-type]
-                bridge.run(sender.run(plog, key))
+            if node is not None and not offline:
+                bridge.run(Broadcaster(node, fee_rate=fee_rate).run(plog, key))
             return plog.records()
 
     def _publish_one(self, log: PublishLog, label: Any, folder: Path, key: PrivateKey, store: LocalStore | None,

@@ -189,15 +189,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_ORDERS: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}  # (kind, keys as given) → keys in go-etdb's order
+
+
+def _go_keys(obj: dict[str, Any], kind: str) -> tuple[str, ...]:
+    """``obj``'s keys in go-etdb's order (unknown keys after the known, in their order), memoized per key set."""
+    given = (kind, tuple(obj))
+    order = _ORDERS.get(given)
+    if order is None:
+        rank = RANKS[kind]
+        order = tuple(sorted(obj, key=lambda k: rank.get(k, len(rank))))
+        if len(_ORDERS) < 4096:
+            _ORDERS[given] = order
+    return order
+
+
 def _in_go_order(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    """A copy of a canonical object with go-etdb's key order (unknown keys after the known, in their order) and
-    plain values (see :func:`_plain`)."""
+    """A copy of a canonical object with go-etdb's key order and plain values (see :func:`_plain`)."""
     rank = RANKS[kind]
-    last = len(rank)
     ordered = {}
-    for key in sorted(obj, key=lambda k: rank.get(k, last)):
+    for key in _go_keys(obj, kind):
         value = obj[key]
-        if kind == "artifact" and key in NESTED:
+        if type(value) is str:
+            pass
+        elif kind == "artifact" and key in NESTED:
             value = _in_go_order(value, key)
         elif kind == "storage" and key == "files":
             value = [_in_go_order(f, "file") for f in value]
@@ -215,10 +230,8 @@ _GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", 
 
 def _go_object(obj: dict[str, Any], kind: str) -> str:
     """go-etdb's JSON of a canonical object of ``kind`` through :mod:`~etdb_explore.records.gojson` (any value)."""
-    rank = RANKS[kind]
-    last = len(rank)
     members = []
-    for key in sorted(obj, key=lambda k: rank.get(k, last)):
+    for key in _go_keys(obj, kind):
         value = obj[key]
         if kind == "artifact" and key in NESTED:
             text = _go_object(value, key)

@@ -21,7 +21,7 @@ FLOAT = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([1e-7
 
 @settings(max_examples=300, deadline=None)
 @given(title=TEXT, notes=TEXT, defocus=FLOAT, dosage=FLOAT, fname=TEXT, extra=st.none() | TEXT,
-       payment=st.none() | st.dictionaries(TEXT, st.integers() | TEXT, max_size=2))
+       payment=st.none() | st.dictionaries(TEXT, st.integers(-(2**63), 2**63 - 1) | TEXT, max_size=2))
 def test_both_paths_agree(title, notes, defocus, dosage, fname, extra, payment):
     raw = {"floAddress": "FTSTq8xx8yWUKJA5E3bgXLzZqqG9V6dvnr", "timestamp": 1, "info": {"title": title},
            "details": {"artNotes": notes, "defocus": defocus, "dosage": dosage},
