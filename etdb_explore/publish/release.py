@@ -90,6 +90,7 @@ class Release:
 
     Raises:
         MappingError: ``columns`` names a missing column or an unknown field.
+        EtdbError: no folders are given, their count is not the table's, or a default names an unknown field.
     """
 
     def __init__(self, table: pd.DataFrame, folders: Sequence[str | Path] | None = None, *,
@@ -110,10 +111,11 @@ class Release:
             if len(paths) != len(self.table):
                 raise EtdbError(f"{len(paths)} folders for {len(self.table)} table rows")
         elif FOLDER in self.mapping:
-            paths = [Path(str(f)) if not pd.isna(f) else Path() for f in self.table[self.mapping[FOLDER]]]
+            paths = [None if pd.isna(f) or not str(f).strip() else Path(str(f)) for f in self.table[self.mapping[FOLDER]]]
         else:
             raise EtdbError("give the dataset folders: folders=[…] or a 'folder' column")
-        self.folders = [root / p if root is not None and not p.is_absolute() else p for p in paths]
+        self.folders: list[Path | None] = [root / p if root is not None and p is not None and not p.is_absolute()
+                                           else p for p in paths]
         self.file_kinds = dict(file_kinds or {})
 
     def __len__(self) -> int:
@@ -128,7 +130,9 @@ class Release:
         """
         rows = problem_rows(self.table, self.mapping)
         for label, folder in zip(self.table.index, self.folders):
-            if not folder.is_dir():
+            if folder is None:
+                rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), None, "is missing (mandatory)"])
+            elif not folder.is_dir():
                 rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), str(folder), "is not a folder"])
             else:
                 try:
@@ -158,12 +162,15 @@ class Release:
         Raises:
             ReleaseProblems: the row has problems.
         """
-        position = self.table.index.get_loc(label)
+        folder = self.folders[self.table.index.get_loc(label)]
         values, problems = row_fields(self.table.loc[label], self.mapping)
+        if folder is None:
+            problems.append((FOLDER, "is missing (mandatory)"))
         if problems:
             raise ReleaseProblems(pd.DataFrame([[label, f, self.mapping.get(f, ""), None, p] for f, p in problems],
                                                columns=PROBLEM_COLUMNS))
-        files = dataset_files(self.folders[position], self.file_kinds.get(label))
+        assert folder is not None  # (a missing folder is one of the problems above)
+        files = dataset_files(folder, self.file_kinds.get(label))
         artifact = {"timestamp": int(time.time()) if timestamp is None else timestamp, "type": "research",
                     "subtype": "tomogram", **artifact_fields(values),
                     "storage": {"network": "ipfs", "location": location, "files": files}}

@@ -158,8 +158,10 @@ def test_one_run_at_a_time(tmp_path):
 def test_problem_table_shows_missing_folders(lab_table, tmp_path):
     table = lab_table.copy()
     table.loc[2, "folder"] = str(tmp_path / "nowhere")
-    problems = Release(table).problems
-    assert problems[["row", "field", "problem"]].values.tolist() == [[2, "folder", "is not a folder"]]
+    table.loc[0, "folder"] = None  # never the table's own folder
+    problems = Release(table, root=tmp_path).problems
+    assert problems[["row", "field", "problem"]].values.tolist() == [[0, "folder", "is missing (mandatory)"],
+                                                                     [2, "folder", "is not a folder"]]
     assert isinstance(problems, pd.DataFrame) and json.dumps(problems.astype(str).to_dict())
 
 
