@@ -5,7 +5,16 @@ A file is written as ``<name>.part`` and renamed when complete and verified; a r
 ``.part`` from where it stopped and skips finished files. Bytes already on disk are never trusted: a ``.part`` and a
 finished file are checked leaf by leaf against the file's CID (only the DAG's interior nodes are fetched for that),
 and fetched again from the first leaf that differs. ``manifest.csv``
-(txid, path, cid, size, sha256) and ``metadata.json`` (the signed records) are written next to the data.
+(txid, path, cid, size, sha256, content) and ``metadata.json`` (the signed records) are written next to the data.
+
+Rows of a joined or home index (:func:`~etdb_explore.index.joined.join_homes`) download from the best home of each
+dataset: its ETDB files from IPFS when it has an ETDB record, else CaltechDATA's file links, else the portal's MRCs
+(OME-Zarr folders are read with ``open_pyramid``, not downloaded). An ETDB file that IPFS cannot give is fetched
+from the dataset's OSN folder instead. Bytes from OSN and the portal are not content-addressed: their manifest row
+carries the UnixFS CID recomputed with go-etdb's ``ipfs add`` settings and a ``content`` label – ``mirror-verified``
+only when that CID equals the one the ETDB record's DAG gives the file, else ``mirror-unverified`` (``rewritten``
+for the portal's files); ``report.unverified`` lists them. Such files are fetched whole again rather than resumed,
+since nothing can check a ``.part`` of them.
 """
 
 from __future__ import annotations
@@ -24,9 +33,20 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
+from etdb_explore.content.homes import (
+    IPFS_VERIFIED,
+    MIRROR_UNVERIFIED,
+    MIRROR_VERIFIED,
+    REWRITTEN,
+    HomeReader,
+    MirrorObject,
+    dag_cid,
+    default_reader,
+)
 from etdb_explore.datasets.localcheck import local_sha256
 from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError, UnsafePathError
+from etdb_explore.ipfs.build.importer import GO_ETDB, StreamHasher
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.records.kinds import normalize_kinds
@@ -37,7 +57,8 @@ if TYPE_CHECKING:
     from etdb_explore.index.index import Index
 
 MANIFEST = "manifest.csv"
-MANIFEST_FIELDS = ("txid", "path", "cid", "size", "sha256")
+MANIFEST_FIELDS = ("txid", "path", "cid", "size", "sha256", "content")
+HTTP_PIECE = 4 << 20
 
 
 def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.DataFrame:
@@ -51,10 +72,30 @@ def select_files(index: Index, kinds: Iterable[str] | str | None = None) -> pd.D
         KindError: an unknown kind.
     """
     subtypes = normalize_kinds(kinds)
-    files = index.files.merge(index.datasets[["txid", "location"]], on="txid", how="left")
+    columns = [c for c in ("txid", "location", "mirror_url") if c in index.datasets]
+    files = index.files.merge(index.datasets[columns], on="txid", how="left")
+    if "home" in files:
+        files = _best_home(files)
     if subtypes is not None:
         files = files[files["subtype"].astype("string").isin(subtypes).fillna(False)]
     return files.reset_index(drop=True)
+
+
+def _best_home(files: pd.DataFrame) -> pd.DataFrame:
+    """Of a joined index's files, each dataset's from its best home (ETDB, else CaltechDATA, else the portal),
+    OME-Zarr folders left out; files of other homes get ``location`` ``<home>/<dataset key>``."""
+    home = files["home"].astype("string").fillna("etdb")
+    if "ctype" in files:
+        keep = (files["ctype"].astype("string") != "ome-zarr").fillna(True).to_numpy()
+        files, home = files[keep], home[keep]
+    rank = home.map({"etdb": 0, "caltechdata": 1, "czportal": 2}).fillna(3)
+    best = (rank == rank.groupby(files["txid"]).transform("min")).to_numpy()
+    files, home = files[best].copy(), home[best]
+    other = (home != "etdb").to_numpy()
+    key = files["txid"].astype("string").str.split(":").str[-1]
+    files["location"] = files["location"].astype(object)
+    files.loc[other, "location"] = (home[other] + "/" + key[other]).to_numpy()
+    return files
 
 
 def plan_by_kind(files: pd.DataFrame) -> dict[str, tuple[int, int]]:
@@ -80,6 +121,7 @@ class DownloadReport:
     bytes: int = 0
     planned: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (files, bytes)
     sha256: dict[str, str] = field(default_factory=dict)
+    unverified: dict[str, str] = field(default_factory=dict)  # path → content label, for bytes no CID checked
 
     @property
     def planned_bytes(self) -> int:
@@ -127,7 +169,7 @@ def _write_manifest(dest: Path, rows: dict[str, dict[str, str]]) -> None:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         for key in sorted(rows):
-            writer.writerow({k: rows[key][k] for k in MANIFEST_FIELDS})
+            writer.writerow({k: rows[key].get(k) or "" for k in MANIFEST_FIELDS})
 
 
 class _Progress:
@@ -267,14 +309,101 @@ async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, s
 
 
 def _record(manifest: dict[str, dict[str, str]], report: DownloadReport, row: dict[str, Any], rel: str, cid: CID,
-            size: int, sha256: str) -> bool:
+            size: int, sha256: str, content: str = IPFS_VERIFIED) -> bool:
     """Note a complete file in the manifest and the report; True when its manifest row changed."""
-    entry = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256}
+    entry = {"txid": row["txid"], "path": rel, "cid": str(cid), "size": str(size), "sha256": sha256,
+             "content": content}
+    if content != IPFS_VERIFIED and content != MIRROR_VERIFIED:
+        report.unverified[rel] = content
     report.sha256[rel] = sha256
     if manifest.get(rel) == entry:
         return False
     manifest[rel] = entry
     return True
+
+
+class _Folders:
+    """OSN folder listings, each made once per download."""
+
+    def __init__(self, reader: HomeReader) -> None:
+        self.reader = reader
+        self._listed: dict[str, asyncio.Future] = {}
+
+    async def find(self, folder: str, fname: str) -> MirrorObject | None:
+        """The object of ``folder`` at relative path ``fname`` (or ending with it), None when there is none."""
+        if folder not in self._listed:
+            self._listed[folder] = asyncio.ensure_future(self.reader.listdir(folder))
+        for item in await self._listed[folder]:
+            if item.key == fname or item.key.endswith("/" + fname):
+                return item
+        return None
+
+
+async def _fetch_http(client: Client, reader: HomeReader, item: _Planned, url: str, size: int | None,
+                      content: str, manifest: dict[str, dict[str, str]], report: DownloadReport,
+                      progress: _Progress) -> bool:
+    """A file of another home over HTTP(S), whole, its CID recomputed with go-etdb's settings and compared with the
+    ETDB DAG's when the file is an ETDB record's: ``mirror-verified`` only then. True when its manifest row
+    changed."""
+    row, rel, target = item.row, item.rel, item.target
+    etdb_file = row.get("home", "etdb") == "etdb"
+    if size is None:
+        size = (await reader.size(url))[1]
+    if etdb_file and pd.notna(row.get("fsize")) and int(row["fsize"]) != size:
+        raise EtdbError(f"{url}: {size} bytes, the ETDB record says {int(row['fsize'])}")
+    expected = await dag_cid(client, rel) if etdb_file else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    digest, hasher = hashlib.sha256(), StreamHasher(GO_ETDB)
+    with _open_part(part) as fh:
+        fh.truncate(0)
+        for start in range(0, size, HTTP_PIECE):
+            chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
+            fh.write(chunk)
+            digest.update(chunk)
+            hasher.feed(chunk)
+            report.bytes += len(chunk)
+            progress.bytes.update(len(chunk))
+    cid = hasher.finish()
+    if content == MIRROR_UNVERIFIED and expected is not None and cid == expected:
+        content = MIRROR_VERIFIED
+    os.replace(part, target)
+    report.fetched.append(rel)
+    progress.files.update()
+    return _record(manifest, report, row, rel, cid, size, digest.hexdigest(), content)
+
+
+async def _fetch_other(client: Client, folders: _Folders, item: _Planned, manifest: dict[str, dict[str, str]],
+                       report: DownloadReport, progress: _Progress, why: Exception | None) -> bool:
+    """A file not read from IPFS: a row of another home, or an ETDB file IPFS failed to give (``why``), taken
+    from the dataset's OSN folder. True when its manifest row changed."""
+    row = item.row
+    if row.get("home", "etdb") != "etdb":
+        url = row.get("url")
+        if not isinstance(url, str):
+            raise EtdbError(f"{item.rel}: no URL to fetch it from")
+        size = None if pd.isna(row.get("fsize")) else int(row["fsize"])
+        content = REWRITTEN if row.get("content") == "rewritten" else MIRROR_UNVERIFIED
+        return await _fetch_http(client, folders.reader, item, url, size, content, manifest, report, progress)
+    folder = row.get("mirror_url")
+    found = await folders.find(folder, str(row["fname"])) if isinstance(folder, str) else None
+    if found is None:
+        raise EtdbError(f"{why} (and no OSN folder of the dataset has {row['fname']})")
+    return await _fetch_http(client, folders.reader, item, found.url, found.size, MIRROR_UNVERIFIED, manifest,
+                             report, progress)
+
+
+async def _fetch_any(client: Client, folders: _Folders, item: _Planned, manifest: dict[str, dict[str, str]],
+                     report: DownloadReport, progress: _Progress) -> bool:
+    """One file from its home: IPFS for an ETDB file (its OSN folder when IPFS fails), else over HTTP(S)."""
+    if item.row.get("home", "etdb") != "etdb":
+        return await _fetch_other(client, folders, item, manifest, report, progress, None)
+    try:
+        return await _fetch(client, item, manifest, report, progress)
+    except (EtdbError, OSError) as exc:
+        if not isinstance(item.row.get("mirror_url"), str):
+            raise
+        return await _fetch_other(client, folders, item, manifest, report, progress, exc)
 
 
 async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
@@ -293,22 +422,25 @@ async def adownload(selection: Index, kinds: Iterable[str] | str | None = None, 
 
 
 async def _download(selection: Index, kinds: Iterable[str] | str | None, dest: str | Path, workers: int,
-                    client: Client | None, dry_run: bool, progress: bool | type) -> DownloadReport:
+                    client: Client | None, dry_run: bool, progress: bool | type,
+                    reader: HomeReader | None = None) -> DownloadReport:
     files = select_files(selection, kinds)
     if dry_run:
         return DownloadReport(Path(dest), planned=plan_by_kind(files))
     txids = set(files["txid"])
     records = [json.loads(r.to_json()) | {"txid": t} for t, r in selection.records.items() if t in txids]
-    return await fetch_files(files, records, dest, workers, client, progress)
+    return await fetch_files(files, records, dest, workers, client, progress, reader)
 
 
 async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: str | Path, workers: int = 4,
-                      client: Client | None = None, progress: bool | type = True) -> DownloadReport:
+                      client: Client | None = None, progress: bool | type = True,
+                      reader: HomeReader | None = None) -> DownloadReport:
     """Download ``files`` into ``dest``, with ``records`` as its ``metadata.json``: the engine of :func:`download`
     and of benchmark sets.
 
     ``files`` has a row per file with ``txid``, ``location``, ``fname``, ``fsize`` and ``subtype``; a ``cid``
-    column, where set, pins a file to that CID (``fsize`` its size), else its IPFS path is resolved.
+    column, where set, pins a file to that CID (``fsize`` its size), else its IPFS path is resolved. Files of other
+    homes (a ``home`` column) come over HTTP(S) through ``reader`` (see the module).
 
     Returns:
         The :class:`DownloadReport`.
@@ -317,6 +449,7 @@ async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: 
         OSError: ``dest`` cannot be made, or its manifest cannot be read.
     """
     client = client or default_client()
+    folders = _Folders(reader or default_reader())
     dest = Path(dest)
     report = DownloadReport(dest, planned=plan_by_kind(files))
     dest.mkdir(parents=True, exist_ok=True)
@@ -331,7 +464,8 @@ async def fetch_files(files: pd.DataFrame, records: list[dict[str, Any]], dest: 
         nonlocal changed
         async with limit:
             try:
-                if await _fetch(client, item, manifest, report, bars):  # a killed run leaves the manifest right
+                if await _fetch_any(client, folders, item, manifest, report, bars):
+                    # a killed run leaves the manifest right
                     changed = True
                     _save(report, MANIFEST, lambda: _append_manifest(dest, manifest[item.rel]))
             except (EtdbError, OSError, ValueError) as exc:
@@ -359,7 +493,7 @@ def _save(report: DownloadReport, name: str, write: Callable[[], object]) -> Non
 
 def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: str | Path = "etdb-download",
              workers: int = 4, client: Client | None = None, dry_run: bool = False,
-             progress: bool | type = True) -> DownloadReport:
+             progress: bool | type = True, reader: HomeReader | None = None) -> DownloadReport:
     """Download the files of a selection; ``kinds`` (default all) as :mod:`etdb_explore.records.kinds` reads them
     (``"tiltseries"``, ``"reconstruction"``, …; ``"tilt-series"``, ``"reconstructions"``, ``"images"`` too).
 
@@ -367,9 +501,12 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
     ``progress``: tqdm.auto bars for bytes and files (True), none (False), or bars of a tqdm subclass given. Ctrl-C
     stops it: files being fetched stay as ``.part`` files, and the next run resumes them.
 
+    Rows of a joined or home index download from each dataset's best home (see the module; ``reader`` reads OSN
+    and the portal); files whose bytes no CID checked are in ``report.unverified`` and labelled in the manifest.
+
     Returns:
-        A :class:`DownloadReport`: files fetched, skipped (already complete), failed (with the reason), bytes, and
-        the plan per kind.
+        A :class:`DownloadReport`: files fetched, skipped (already complete), failed (with the reason), bytes, the
+        plan per kind, and the files not verified against a CID (``unverified``: path → label).
 
     Raises:
         KindError: an unknown kind.
@@ -379,16 +516,18 @@ def download(selection: Index, kinds: Iterable[str] | str | None = None, dest: s
     A file that fails (a bad name, a source error, a wrong block, a full disk) is reported in ``failed``, not
     raised; so is a manifest or ``metadata.json`` that cannot be written.
     """
-    return bridge.run(_download(selection, kinds, dest, workers, client, dry_run, progress))
+    return bridge.run(_download(selection, kinds, dest, workers, client, dry_run, progress, reader))
 
 
 def report_dict(report: DownloadReport) -> dict[str, Any]:
     """``report`` as JSON-ready data (what ``etdb-explore download --json`` prints).
 
     Returns:
-        ``dest``, the counts of files fetched and skipped, ``failed`` (path → reason), ``bytes``, ``planned_bytes``
+        ``dest``, the counts of files fetched and skipped, ``failed`` (path → reason), ``unverified`` (path →
+        label), ``bytes``, ``planned_bytes``
         and ``planned`` (kind → files, bytes).
     """
     return {"dest": str(report.dest), "fetched": len(report.fetched), "skipped": len(report.skipped),
-            "failed": report.failed, "bytes": report.bytes, "planned_bytes": report.planned_bytes,
+            "failed": report.failed, "unverified": report.unverified, "bytes": report.bytes,
+            "planned_bytes": report.planned_bytes,
             "planned": {k: {"files": n, "bytes": b} for k, (n, b) in report.planned.items()}}
