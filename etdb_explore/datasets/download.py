@@ -50,7 +50,7 @@ from etdb_explore.ipfs.build.importer import GO_ETDB, StreamHasher
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.records.kinds import normalize_kinds
-from etdb_explore.util import bridge
+from etdb_explore.util import bridge, html
 from etdb_explore.util.files import atomic_open, atomic_write
 
 if TYPE_CHECKING:
@@ -132,6 +132,21 @@ class DownloadReport:
     def ok(self) -> bool:
         """True when no file failed (nor was refused)."""
         return not self.failed
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.dest}: {len(self.fetched)} fetched, {len(self.skipped)} skipped, "
+                f"{len(self.failed)} failed, {html.size(self.bytes)} moved>")
+
+    def _repr_html_(self) -> str:
+        summary = [("folder", str(self.dest)), ("fetched", f"{len(self.fetched)} files, {html.size(self.bytes)}"),
+                   ("already there", f"{len(self.skipped)} files"), ("failed", f"{len(self.failed)} files")]
+        kinds = [(kind, n, html.size(b)) for kind, (n, b) in sorted(self.planned.items())]
+        failures = [(html.short(path, 60), reason) for path, reason in list(self.failed.items())[:10]]
+        if len(self.failed) > 10:
+            failures.append(("…", f"{len(self.failed) - 10} more in .failed"))
+        return (html.table(summary, title=f"Download {'complete' if self.ok else 'incomplete'}")
+                + (html.table(kinds, ("kind", "files", "size"), "planned") if kinds else "")
+                + (html.table(failures, ("file", "reason"), "failures") if failures else ""))
 
 
 def read_manifest(dest: Path) -> dict[str, dict[str, str]]:

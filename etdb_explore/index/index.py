@@ -16,6 +16,7 @@ from etdb_explore.index.build import check_records, printable
 from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
 from etdb_explore.index.registry import register
 from etdb_explore.records.kinds import normalize_kinds
+from etdb_explore.util import html
 from etdb_explore.util.gcpause import paused
 
 if TYPE_CHECKING:
@@ -153,6 +154,28 @@ class Index:
         return (f"<Index {self.source or 'unnamed'}: {len(self.datasets)} datasets, {len(self.files)} files, "
                 f"{len(self.rejected)} rejected>")
 
+    def _repr_html_(self) -> str:
+        ds = self.datasets
+        top = ds["species"].value_counts(dropna=True)
+        dates = ds["date"].dropna()
+        tilts = ds[["tilt_min", "tilt_max"]].dropna()
+        summary = [
+            ("datasets", f"{len(ds):,}"),
+            ("files", f"{len(self.files):,} ({html.size(int(self.files['fsize'].fillna(0).sum()))})"),
+            ("rejected", f"{len(self.rejected):,}"),
+            ("species", html.listing([f"{name} ({n})" for name, n in top.items()], 3)),
+            ("dates", f"{dates.min():%Y-%m-%d} … {dates.max():%Y-%m-%d}" if len(dates) else "—"),
+            ("tilt", f"{tilts.tilt_min.min():g}° … {tilts.tilt_max.max():g}°" if len(tilts) else "—"),
+        ]
+        head = ds.head(5)
+        rows = [(html.short(r.txid), r.title, r.species, "" if pd.isna(r.date) else f"{r.date:%Y-%m-%d}",
+                 "" if pd.isna(r.tilt_min) else f"{r.tilt_min:g}…{r.tilt_max:g}",
+                 "" if pd.isna(r.defocus) else f"{r.defocus:g}") for r in head.itertuples()]
+        more = f"first {len(head)} of {len(ds):,} datasets (.datasets has them all)" if len(ds) > len(head) else ""
+        return (html.table(summary, title=f"Index {self.source or 'unnamed'}")
+                + (html.table(rows, ("txid", "title", "species", "date", "tilt (°)", "defocus (µm)"), more)
+                   if len(head) else ""))
+
     def select(self, mask: Any) -> Index:
         """The datasets where ``mask`` (a boolean array or Series over :attr:`datasets`) holds, with their files.
 
@@ -268,12 +291,15 @@ class Index:
         """Datasets per value of a column of :attr:`datasets` (species, microscope, …).
 
         Returns:
-            A Series named "datasets", largest count first (missing values not counted).
+            A Series named "datasets", largest count first (missing values not counted), shown in notebooks as a
+            table (:class:`~etdb_explore.index.summary.Counts`).
 
         Raises:
             KeyError: ``by`` is not a column.
         """
-        return self.datasets[by].value_counts(dropna=True).rename("datasets")
+        from etdb_explore.index.summary import Counts
+
+        return Counts(self.datasets[by].value_counts(dropna=True).rename("datasets"))
 
     def plot_tilt_coverage(self, ax: Any = None) -> Figure:
         """Horizontal bars of each dataset's tilt range, sorted by span, on ``ax`` (or a new figure).

@@ -1,7 +1,9 @@
-"""Figures that summarise a selection: tilt coverage and defocus."""
+"""Summaries of a selection: counts shown as a table, and figures of tilt coverage and defocus that show
+themselves in a notebook (no pyplot backend needed)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -9,10 +11,34 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
+class Counts(pd.Series):
+    """A pandas Series of counts that a notebook shows as a table (a plain Series shows as text)."""
+
+    @property
+    def _constructor(self) -> type:
+        return Counts
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()
+
+
+class SummaryFigure(Figure):
+    """A matplotlib Figure that renders itself as PNG for notebooks, on any kernel.
+
+    The plots are made without pyplot (no global figure state, nothing shown twice); IPython shows a Figure as an
+    image only once a pyplot backend has been set up, so this one brings its own ``_repr_png_``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def _axes(ax: Any, size: tuple[float, float]) -> tuple[Figure, Any]:
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=size, layout="constrained")
+    fig = SummaryFigure(figsize=size, layout="constrained")
     return fig, fig.add_subplot()
 
 

@@ -1,2 +1,2 @@
-"""The bottom layer, used by every other: the sync bridge (plain calls over one background event loop), base58
-and atomic file writes."""
+"""The bottom layer, used by every other: the sync bridge (plain calls over one background event loop), base58,
+atomic file writes and the HTML tables of notebook displays."""

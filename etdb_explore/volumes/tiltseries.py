@@ -83,6 +83,8 @@ class TiltSeries(Volume):
         EtdbError: ``angles`` is given and its length differs from the number of sections.
     """
 
+    axes = ("angle", "y", "x")
+
     def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
                  angles: np.ndarray | None = None, angle_source: str = "", **options: Any) -> None:
         super().__init__(source, header, metadata, **options)
@@ -90,6 +92,15 @@ class TiltSeries(Volume):
             raise EtdbError(f"{source.name}: {len(angles)} tilt angles for {self.shape[0]} images ({angle_source})")
         self.angles = None if angles is None else np.asarray(angles, dtype=np.float64)
         self.angle_source = angle_source if angles is not None else "unknown"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = super()._summary()
+        if self.angles is None:
+            rows.insert(2, ("tilt angles", "unknown"))
+        else:
+            described = f"{self.angles.min():g}° … {self.angles.max():g}°, {len(self.angles)} images"
+            rows.insert(2, ("tilt angles", f"{described} (from {self.angle_source})"))
+        return rows
 
     def index_of(self, angle: float) -> int:
         """The section whose tilt is nearest ``angle`` (degrees), for an angle within the series' tilt range

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from etdb_explore.util import bridge
+from etdb_explore.util import bridge, html
 from etdb_explore.volumes.byteranges import ByteRanges
 from etdb_explore.volumes.header import MrcError, MrcHeader, read_header
 
@@ -73,6 +73,8 @@ class Volume:
     background. ``metadata`` holds the dataset's row (empty when opened from a path); ``bytes_read`` counts the data
     bytes read so far. Make volumes with :meth:`open` (or :func:`~etdb_explore.open_tomogram`).
     """
+
+    axes: tuple[str, ...] = ("z", "y", "x")  # what the three indices are
 
     def __init__(self, source: ByteRanges, header: MrcHeader, metadata: dict[str, Any] | None = None, *,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, readahead: int = DEFAULT_READAHEAD) -> None:
@@ -161,6 +163,22 @@ class Volume:
         read_from = self.metadata.get("read_from")
         label = f" [{read_from['content']}]" if isinstance(read_from, dict) and "content" in read_from else ""
         return f"<{type(self).__name__} {self.source.name}{label}: {nz}×{ny}×{nx} {self.dtype} {vx:.3g} Å/px>"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(field, value) rows describing this volume, for notebook displays."""
+        nz, ny, nx = self.shape
+        vx, vy, vz = self.voxel_size
+        rows = [("file", html.short_path(self.source.name)),
+                ("shape", f"{nz} × {ny} × {nx} ({', '.join(self.axes)})"), ("dtype", str(self.dtype)), ("voxel size", f"{vx:.4g} × {vy:.4g} × {vz:.4g} Å (x, y, z)"),
+                ("size", f"{html.size(self.nbytes)}, {html.size(self.bytes_read)} read so far")]
+        meta = self.metadata
+        rows += [(k, str(meta[k])) for k in ("title", "species") if meta.get(k)]
+        if meta.get("txid"):
+            rows.append(("txid", html.short(meta["txid"])))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return html.table(self._summary(), title=type(self).__name__)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """``vol[key]``: returns and raises as :meth:`aget`."""
@@ -317,3 +335,17 @@ class Volume:
         ny, nx = self.shape[1:]
         return da.from_array(self, chunks=chunks or (8, ny, nx), asarray=True, lock=False,
                              meta=np.empty((0, 0, 0), dtype=self.dtype), name=f"etdb-{self.source.name}")
+
+    def to_napari(self, viewer: Any = None) -> Any:
+        """Show this volume in napari as a lazy multiscale image layer (see :func:`etdb_explore.napari.view`).
+
+        Returns:
+            The ``napari.layers.Image`` added to ``viewer`` (a new ``napari.Viewer`` when None).
+
+        Raises:
+            ImportError: napari or dask is not installed (the ``napari`` extra).
+            MrcError, VerificationError, BlockNotFoundError, SourceError: reading the central section failed.
+        """
+        from etdb_explore.napari import view
+
+        return view(self, viewer)
