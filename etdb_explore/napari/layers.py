@@ -54,7 +54,7 @@ def pyramid(volume: Volume, min_size: int = PYRAMID_MIN_SIZE) -> list[dask.array
 
 
 def contrast_limits(volume: Volume) -> tuple[float, float]:
-    """Display limits from the central section: its 0.5th and 99.5th percentiles (the only section read).
+    """Display limits from the central section (the one napari shows first): its 0.5th and 99.5th percentiles.
 
     Returns:
         (low, high) with high > low.
@@ -62,7 +62,7 @@ def contrast_limits(volume: Volume) -> tuple[float, float]:
     Raises:
         MrcError, VerificationError, BlockNotFoundError, SourceError: as :meth:`Volume.aget` for the read.
     """
-    section = volume[volume.shape[0] // 2].astype(np.float32)
+    section = volume[(volume.shape[0] - 1) // 2].astype(np.float32)
     low, high = (float(v) for v in np.percentile(section, CONTRAST_PERCENTILES))
     if high <= low:
         low, high = float(section.min()), float(section.max())
