@@ -72,22 +72,13 @@ def client_lazy(url: str, path: str) -> dict:
 
 
 def client_download(url: str, path: str) -> dict:
-    import aiohttp
-
-    async def fetch(target: Path) -> int:
-        n = 0
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/ipfs/{path}") as response:
-            with open(target, "wb") as fh:
-                async for chunk in response.content.iter_chunked(4 * MiB):
-                    fh.write(chunk)
-                    n += len(chunk)
-        return n
+    from bench_volumes import fetch_whole  # the same plain download as bench_volumes' baseline
 
     viewer = _viewer()
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "tomo.rec"
         start = time.perf_counter()
-        n = asyncio.run(fetch(target))
+        n = asyncio.run(fetch_whole(url, path, target))
         with mrcfile.mmap(target, permissive=True) as mrc:
             viewer.add_image(mrc.data, name="tomo")
             std = _drawn(viewer)

@@ -51,22 +51,28 @@ def client_first_slice(url: str, path: str) -> dict:
         return {"seconds": seconds, "bytes": gateway.bytes_received, "checksum": int(first.astype(np.int64).sum())}
 
 
-def client_whole_then_mrcfile(url: str, path: str) -> dict:
+async def fetch_whole(url: str, path: str, target: Path) -> int:
+    """Download ``/ipfs/<path>`` from gateway ``url`` into ``target`` with plain aiohttp (no verification).
+
+    Returns:
+        The bytes received.
+    """
     import aiohttp
 
-    async def fetch(target: Path) -> int:
-        n = 0
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/ipfs/{path}") as response:
-            with open(target, "wb") as fh:
-                async for chunk in response.content.iter_chunked(4 * MiB):
-                    fh.write(chunk)
-                    n += len(chunk)
-        return n
+    n = 0
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/ipfs/{path}") as response:
+        with open(target, "wb") as fh:
+            async for chunk in response.content.iter_chunked(4 * MiB):
+                fh.write(chunk)
+                n += len(chunk)
+    return n
 
+
+def client_whole_then_mrcfile(url: str, path: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "tomo.rec"
         t = time.perf_counter()
-        n = asyncio.run(fetch(target))
+        n = asyncio.run(fetch_whole(url, path, target))
         with mrcfile.mmap(target, permissive=True) as mrc:
             first = np.array(mrc.data[mrc.data.shape[0] // 2])
         return {"seconds": time.perf_counter() - t, "bytes": n, "checksum": int(first.astype(np.int64).sum())}
