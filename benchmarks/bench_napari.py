@@ -92,13 +92,13 @@ def client_browser(snapshot: str) -> dict:
     from qtpy.QtWidgets import QApplication
 
     from etdb_explore.index.index import Index
-    from etdb_explore.napari.browser import IndexBrowser
+    from etdb_explore.napari.browser import IndexDock
 
     viewer = _viewer()
     start = time.perf_counter()
     index = Index.from_snapshot(snapshot)
     loaded = time.perf_counter() - start
-    widget = IndexBrowser(viewer, index)
+    widget = IndexDock(viewer, index)
     viewer.window.add_dock_widget(widget, name="ETDB browser")
     QApplication.processEvents()
     widget.table.viewport().repaint()

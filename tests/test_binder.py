@@ -29,6 +29,7 @@ NOT_ON_BINDER = {
     "napari": "the napari extra draws in a window; Binder has no screen (the notebooks use layer_data only)",
     "qtpy": "napari's Qt, for the plugin's dock widget",
     "aioipfs": "the kubo extra talks to a Kubo daemon; Binder runs none",
+    "keyring": "the publish extra's system keyring; Binder has none (notebook 04 keeps its key in a file)",
 }
 CONDA_NAMES = {"matplotlib": {"matplotlib", "matplotlib-base"}, "yaml": {"pyyaml"}, "PIL": {"pillow"}}
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)")

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PLOTS = re.compile(r"\.plot_\w+\(|\bplt\.|\.imshow\(")  # a cell with these must show an image
 LIVE_SETTING = re.compile(r"^LIVE = False\b", re.MULTILINE)
+# notebooks that read the ETDB and switch to the live one with their LIVE setting; 04 publishes, and publishing for
+# real (a funded key, a FLO node) is not a one-line switch
+READ_THE_ETDB = {"01-explore-the-index.ipynb", "02-stream-a-tomogram.ipynb", "03-pull-a-benchmark-set.ipynb"}
 
 
 def read(path: Path):
@@ -25,7 +28,8 @@ def read(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_is_committed_clean(path):
-    """Cell ids (nbformat >= 4.5), no outputs, one marked setting that switches to the live ETDB."""
+    """Cell ids (nbformat >= 4.5), no outputs, and in the notebooks that read the ETDB one marked setting that
+    switches to the live one."""
     nb = read(path)
     assert (nb.nbformat, nb.nbformat_minor) >= (4, 5)
     ids = [cell.get("id") for cell in nb.cells]
@@ -34,7 +38,8 @@ def test_notebook_is_committed_clean(path):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: cell {cell.id} has outputs"
     settings = [cell for cell in nb.cells if cell.cell_type == "code" and LIVE_SETTING.search(cell.source)]
-    assert len(settings) == 1, f"{path.name} needs exactly one cell with the LIVE = False setting"
+    wanted = 1 if path.name in READ_THE_ETDB else 0
+    assert len(settings) == wanted, f"{path.name} needs {wanted} cell(s) with the LIVE = False setting"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 

@@ -65,7 +65,7 @@ def load(source: str) -> Index:
     return load_index() if source in ("", "demo") else Index.from_snapshot(source)
 
 
-class IndexBrowser(QWidget):
+class IndexDock(QWidget):
     """Filters over an ETDB index, the matching datasets in a table, and buttons that open them in napari.
 
     Args:

@@ -11,7 +11,7 @@ import tomllib
 
 import etdb_explore as etdb
 from etdb_explore.errors import EtdbError
-from etdb_explore.napari.browser import ANY_SPECIES, IndexBrowser, parse_range
+from etdb_explore.napari.browser import ANY_SPECIES, IndexDock, parse_range
 from etdb_explore.napari.reader import get_reader, open_path
 from etdb_explore.volumes.tiltseries import TiltSeries
 
@@ -91,7 +91,7 @@ def test_parse_range():
 
 
 def test_browser_filters_and_opens(demo, manifest, viewer, tmp_path):
-    widget = IndexBrowser(viewer)
+    widget = IndexDock(viewer)
     viewer.window.add_dock_widget(widget, name="ETDB browser")
     assert widget.model.rowCount() == 0
     demo.to_snapshot(tmp_path / "snap")
@@ -127,7 +127,7 @@ def test_browser_filters_and_opens(demo, manifest, viewer, tmp_path):
 
 
 def test_browser_sorts_and_reports_bad_sources(demo, viewer, tmp_path):
-    widget = IndexBrowser(viewer, index=demo)
+    widget = IndexDock(viewer, index=demo)
     assert widget.species.itemText(0) == ANY_SPECIES
     widget.model.sort(widget.model.columns.index("defocus"))
     values = [float(widget.model.data(widget.model.index(i, 5)) or "nan") for i in range(widget.model.rowCount())]
