@@ -1,6 +1,6 @@
 """JSON over HTTP for index sources that are strangers: bounded bodies, retries, and back-off on 429.
 
-One request, :func:`request_json`: 5xx answers, connection errors and time-outs are retried with exponential
+One request, :func:`request_body` (or :func:`request_json` for a parsed 2xx answer): 5xx answers, connection errors and time-outs are retried with exponential
 back-off; a 429 waits what its ``Retry-After`` says (seconds or an HTTP date, at most ``max_wait``); a body larger
 than ``max_bytes`` or not JSON within the limits of :mod:`~etdb_explore.records.safejson` is a SourceError naming the
 URL, as is any other 4xx (with the start of its message).
@@ -65,17 +65,17 @@ def _message(data: bytes) -> str:
     return data[:200].decode("utf-8", "replace").replace("\n", " ")
 
 
-async def request_json(session: aiohttp.ClientSession, method: str, url: str, *, params: Any = None,
-                       json_body: Any = None, retry: Retry = DEFAULT_RETRY, max_bytes: int = MAX_BODY,
-                       max_depth: int = 64) -> Any:
-    """One JSON request, retried as the module says.
+async def request_body(session: aiohttp.ClientSession, method: str, url: str, *, params: Any = None,
+                       json_body: Any = None, retry: Retry = DEFAULT_RETRY,
+                       max_bytes: int = MAX_BODY) -> tuple[int, bytes]:
+    """One request, retried as the module says, its body read up to ``max_bytes``.
 
     Returns:
-        The parsed JSON body of a 2xx answer.
+        ``(status, body)`` of the first answer that is neither a 5xx nor a 429 (a 4xx too: what it means is the
+        caller's to say).
 
     Raises:
-        SourceError: naming the URL – a 4xx other than 429 (with the start of its body), no answer after the
-            retries, a body over ``max_bytes``, or a body that is not JSON within the limits of safejson.
+        SourceError: naming the URL – no answer after the retries, or a body over ``max_bytes``.
     """
     last = ""
     wait = retry.backoff
@@ -98,10 +98,27 @@ async def request_json(session: aiohttp.ClientSession, method: str, url: str, *,
         if status >= 500:
             last = f"HTTP {status}: {_message(data)}"
             continue
-        if status >= 400:
-            raise SourceError(f"{url}: HTTP {status}: {_message(data)}")
-        try:
-            return loads(data, f"{url}: HTTP {status}", max_depth)
-        except RecordError as exc:
-            raise SourceError(f"{url}: HTTP {status} with a body that is not JSON ({exc})") from None
+        return status, data
     raise SourceError(f"{url}: no answer after {retry.retries + 1} attempts ({last})")
+
+
+async def request_json(session: aiohttp.ClientSession, method: str, url: str, *, params: Any = None,
+                       json_body: Any = None, retry: Retry = DEFAULT_RETRY, max_bytes: int = MAX_BODY,
+                       max_depth: int = 64) -> Any:
+    """One JSON request, retried as the module says.
+
+    Returns:
+        The parsed JSON body of a 2xx answer.
+
+    Raises:
+        SourceError: naming the URL – a 4xx other than 429 (with the start of its body), no answer after the
+            retries, a body over ``max_bytes``, or a body that is not JSON within the limits of safejson.
+    """
+    status, data = await request_body(session, method, url, params=params, json_body=json_body, retry=retry,
+                                      max_bytes=max_bytes)
+    if status >= 400:
+        raise SourceError(f"{url}: HTTP {status}: {_message(data)}")
+    try:
+        return loads(data, f"{url}: HTTP {status}", max_depth)
+    except RecordError as exc:
+        raise SourceError(f"{url}: HTTP {status} with a body that is not JSON ({exc})") from None

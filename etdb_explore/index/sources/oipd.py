@@ -2,19 +2,20 @@
 
 ``GET {base}/artifact/search?q=artifact.type:research AND artifact.subtype:tomogram[ AND artifact.floAddress:X]
 &limit=1000``, then ``&after=<next>`` with the ``next`` cursor of each page until a page is short or has no cursor.
-5xx answers, connection errors and time-outs are retried with exponential backoff; an ``{"error": …}`` body or a
-non-JSON body is a SourceError naming the URL.
+5xx answers, 429s, connection errors and time-outs are retried as :mod:`~etdb_explore.index.sources.http` does for
+every index source; a page is read up to 64 MiB; an ``{"error": …}`` body or a non-JSON body is a SourceError naming
+the URL.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 
 from etdb_explore.errors import RecordError, SourceError
 from etdb_explore.index.sources.base import Harvest, Rejection
+from etdb_explore.index.sources.http import DEFAULT_RETRY, Retry, request_body
 from etdb_explore.records.safejson import MAX_DEPTH, array_items, describe, loads
 
 DEFAULT_BASE = "https://api.oip.io/oip"
@@ -27,18 +28,16 @@ class OipdSource:
 
     Args:
         limit: results per page (at most 1000, oipd's maximum).
-        retries, backoff: attempts after the first on 5xx answers, connection errors and time-outs, and the first
-            wait (doubled each time).
+        retry: attempts after the first on 5xx and 429 answers, connection errors and time-outs, and the waits.
         timeout: seconds for one page.
     """
 
     def __init__(self, base_url: str = DEFAULT_BASE, publisher: str | None = None, limit: int = 1000, *,
-                 retries: int = 4, backoff: float = 0.5, timeout: float = 60.0) -> None:
+                 retry: Retry = DEFAULT_RETRY, timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.publisher = publisher
         self.limit = min(limit, 1000)
-        self.retries = retries
-        self.backoff = backoff
+        self.retry = retry
         self.timeout = timeout
         self.name = f"oipd {self.base_url}" + (f" publisher {publisher}" if publisher else "")
 
@@ -48,28 +47,15 @@ class OipdSource:
         return QUERY + (f" AND artifact.floAddress:{self.publisher}" if self.publisher else "")
 
     async def _page(self, session: aiohttp.ClientSession, params: dict[str, Any]) -> dict[str, Any]:
-        """One page; 5xx, connection errors and time-outs are retried with exponential backoff."""
+        """One page, retried as :func:`~etdb_explore.index.sources.http.request_body` does."""
         url = f"{self.base_url}/artifact/search"
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                async with session.get(url, params=params) as response:
-                    status, text = response.status, await response.text()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if status >= 500:
-                last = f"HTTP {status}: {text[:120]}"
-                continue
-            body = _parse_page(text, f"{url}: HTTP {status}")
-            if isinstance(body, dict) and "error" in body:
-                raise SourceError(f"{url}: oipd error {describe(body['error'])} (HTTP {status})")
-            if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise SourceError(f"{url}: HTTP {status} without a results list")
-            return body
-        raise SourceError(f"{url}: no answer after {self.retries + 1} attempts ({last})")
+        status, data = await request_body(session, "GET", url, params=params, retry=self.retry)
+        body = _parse_page(data.decode("utf-8", "replace"), f"{url}: HTTP {status}")
+        if isinstance(body, dict) and "error" in body:
+            raise SourceError(f"{url}: oipd error {describe(body['error'])} (HTTP {status})")
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise SourceError(f"{url}: HTTP {status} without a results list")
+        return body
 
     async def harvest(self) -> Harvest:
         """Page through every matching record.
