@@ -7,6 +7,14 @@
     bset.croissant()                                         # Croissant 1.0 JSON-LD for ML tooling
     for meta, vol in bset.volumes(): ...
     results = bset.map(fn, dask_client=dask_client)         # each worker streams its own data
+
+A set can be frozen from a joined or home index (:func:`~etdb_explore.index.joined.join_homes`, ``load_home``):
+each dataset's files come from its best home, as :func:`~etdb_explore.datasets.download.download` chooses it, and
+every file records that home and what its bytes are (``content``): ``ipfs-verified`` (pinned to its CID, every byte
+checked), ``mirror-unverified`` (a copy on the Open Storage Network, pinned to its URL, size and the md5 the home
+gives), ``rewritten`` (the CZ portal's new files). Files that are not content-addressed are re-checked by
+:meth:`~BenchmarkSet.materialize` and :meth:`~BenchmarkSet.verify` against everything the set knows of them (size,
+md5, the sha256 once noted), listed in :attr:`~BenchmarkSet.unverified`, and named in the Croissant export.
 """
 
 from __future__ import annotations
@@ -25,9 +33,18 @@ from typing import Any
 import pandas as pd
 
 from etdb_explore.content.client import Client, default_client
+from etdb_explore.content.homes import (
+    IPFS_VERIFIED,
+    MIRROR_UNVERIFIED,
+    MIRROR_VERIFIED,
+    REWRITTEN,
+    HomeReader,
+    HttpFile,
+    default_reader,
+)
 from etdb_explore.datasets.croissant import croissant_document
-from etdb_explore.datasets.download import DownloadReport, fetch_files, select_files
-from etdb_explore.datasets.localcheck import local_sha256
+from etdb_explore.datasets.download import HTTP_PIECE, DownloadReport, fetch_files, select_files
+from etdb_explore.datasets.localcheck import local_digests, local_sha256
 from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
@@ -51,18 +68,34 @@ class EmptySelectionError(BenchmarkSetError):
     """No file matches the filters and kinds of a set being frozen."""
 
 
+CONTENT_LABELS = (IPFS_VERIFIED, MIRROR_VERIFIED, MIRROR_UNVERIFIED, REWRITTEN)
+_CHECKED = (IPFS_VERIFIED, MIRROR_VERIFIED)  # labels of bytes checked against a CID
+# a home's index columns → the record fields the set's metadata and Croissant export read
+_DETAILS = {"species": "speciesName", "tilt_min": "tiltMin", "tilt_max": "tiltMax", "tilt_step": "tiltStep",
+            "defocus": "defocus", "microscope": "scopeName", "title": "title"}
+
+
 @dataclass(frozen=True)
 class FrozenFile:
-    """One file of a benchmark set: its dataset's txid, IPFS path, CID and size when frozen, its kind, and its
-    sha256 once known (from ``freeze(checksums=True)``, :meth:`BenchmarkSet.materialize` or
-    :meth:`BenchmarkSet.verify`; empty before)."""
+    """One file of a benchmark set: its dataset's txid, its path in the set (``<location>/<fname>``: the IPFS path
+    of an ETDB file, ``<home>/<key>/<fname>`` for another home's), CID and size when frozen, its kind, its sha256
+    once known (from ``freeze(checksums=True)``, :meth:`BenchmarkSet.materialize` or :meth:`BenchmarkSet.verify`;
+    empty before), and where it was frozen from: ``home`` (``etdb``, ``caltechdata``, ``czportal``), ``content``
+    (one of :data:`CONTENT_LABELS`), ``url`` (a file not read from IPFS: its HTTPS URL; ``cid`` is then empty),
+    ``md5`` (as the home gives it) and ``mirror`` (an ETDB file's OSN folder, read when IPFS cannot give it, its
+    bytes still checked against ``cid``)."""
 
     txid: str
-    path: str  # <location>/<fname>
+    path: str
     cid: str
     size: int
     subtype: str
     sha256: str = ""
+    home: str = "etdb"
+    content: str = IPFS_VERIFIED
+    url: str = ""
+    md5: str = ""
+    mirror: str = ""
 
 
 @dataclass(repr=False)
@@ -84,6 +117,8 @@ class BenchmarkSet:
         txids: the selected datasets.
         files: the :class:`FrozenFile` entries.
         records: txid → the signed record (JSON), re-verified by :meth:`as_index`.
+        unsigned: txid → what the index row of a dataset from a home without FLO signatures said of it (``home``,
+            ``provenance``, ``doi`` and ``details`` in the records' field names), for datasets without a record.
     """
 
     name: str
@@ -96,6 +131,7 @@ class BenchmarkSet:
     source: str = ""
     searched: int = 0
     frozen: str = ""
+    unsigned: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # ---- freezing -----------------------------------------------------------------------------------------------
 
@@ -103,7 +139,7 @@ class BenchmarkSet:
     def freeze(cls, index: Index, kinds: list[str] | str | None = None, *, name: str = "etdb-benchmark",
                description: str = "", license: str = "", filters: dict[str, Any] | None = None,
                client: Client | None = None, checksums: bool = False, workers: int = 4, progress: bool = False,
-               **criteria: Any) -> BenchmarkSet:
+               reader: HomeReader | None = None, **criteria: Any) -> BenchmarkSet:
         """Apply the filters to ``index`` and freeze the matching datasets' files of ``kinds`` (all when None), each
         resolved to its CID now (verified), so the set can never drift.
 
@@ -111,6 +147,10 @@ class BenchmarkSet:
         a ``filters`` dict; the set records exactly what was applied, to which source. ``checksums`` also reads
         every file (verified) for its sha256 now, so a saved set can be described by :meth:`croissant` before anyone
         materialises it.
+
+        Of a joined or home index, each dataset's files are frozen from its best home (ETDB files by CID; an ETDB
+        file IPFS cannot resolve from the dataset's OSN folder; other homes' files by URL, size and md5, read over
+        HTTPS through ``reader``), each labelled (see the module).
 
         Returns:
             The benchmark set, with the selection's signed records.
@@ -120,7 +160,8 @@ class BenchmarkSet:
             EmptySelectionError: no file matches (a BenchmarkSetError).
             KindError: an unknown kind.
             PathError, BlockNotFoundError, SourceError, VerificationError, IpfsPathError: a file cannot be resolved
-                (see :meth:`Client.stat`).
+                (see :meth:`Client.stat`), nor found in its dataset's OSN folder.
+            EtdbError: another home's file has no URL, or its bytes differ from the md5 its home gives.
             ValueError, TypeError: a filter value :meth:`Index.filter` cannot use.
         """
         applied = _merge_filters(filters or {}, criteria)
@@ -132,21 +173,23 @@ class BenchmarkSet:
             raise EmptySelectionError(f"nothing to freeze: no {kind_text} in the {len(selection)} datasets of "
                                     f"{index.source or 'the index'} matching {recorded or 'no filter'}")
         client = client or default_client()
-        files = bridge.run(_resolve_all(client, rows, checksums, workers, progress))
+        files = bridge.run(_resolve_all(client, reader or default_reader(), rows, checksums, workers, progress))
         records = {t: json.loads(r.to_json()) for t, r in selection.records.items()}
+        unsigned = _unsigned(selection.datasets, {f.txid for f in files} - records.keys())
         return cls(name, recorded, list(selection.datasets["txid"]), files, description, records, license,
-                   index.source, len(index), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   index.source, len(index), datetime.now(timezone.utc).isoformat(timespec="seconds"), unsigned)
 
     def to_dict(self) -> dict[str, Any]:
         """The set as JSON-ready data (what :meth:`save` writes).
 
         Returns:
             A dict with ``format``, ``name``, ``description``, ``license``, ``frozen``, ``source``, ``searched``,
-            ``filters``, ``txids``, ``files`` and ``records``.
+            ``filters``, ``txids``, ``files``, ``records`` and ``unsigned``.
         """
         return {"format": FORMAT, "name": self.name, "description": self.description, "license": self.license,
                 "frozen": self.frozen, "source": self.source, "searched": self.searched, "filters": self.filters,
-                "txids": self.txids, "files": [asdict(f) for f in self.files], "records": self.records}
+                "txids": self.txids, "files": [asdict(f) for f in self.files], "records": self.records,
+                "unsigned": self.unsigned}
 
     def to_json(self) -> str:
         """The set as the JSON text :meth:`save` writes.
@@ -197,7 +240,7 @@ class BenchmarkSet:
             bset = cls(data["name"], data.get("filters", {}), data["txids"],
                        [FrozenFile(**f) for f in data["files"]], data.get("description", ""),
                        data.get("records", {}), data.get("license", ""), data.get("source", ""),
-                       data.get("searched", 0), data.get("frozen", ""))
+                       data.get("searched", 0), data.get("frozen", ""), data.get("unsigned", {}))
             _check_types(bset)
         except (KeyError, TypeError, EtdbError) as exc:
             raise BenchmarkSetError(f"{path} is not a valid benchmark set: {type(exc).__name__} {exc}") from None
@@ -208,11 +251,22 @@ class BenchmarkSet:
         """Bytes of all the set's files."""
         return sum(f.size for f in self.files)
 
+    @property
+    def unverified(self) -> dict[str, str]:
+        """The files whose bytes no CID checks (read from a mirror, or rewritten by the portal): path → label."""
+        return {f.path: f.content for f in self.files if f.content not in _CHECKED}
+
+    @property
+    def homes(self) -> dict[str, int]:
+        """How many of the set's files each home gives."""
+        return dict(pd.Series([f.home for f in self.files], dtype=object).value_counts())
+
     # ---- displays ------------------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         filters = ", ".join(f"{k}={v!r}" for k, v in self.filters.items()) or "no filter"
-        return (f"<BenchmarkSet {self.name!r}: {len(self.txids)} datasets, {len(self.files)} files, "
+        unverified = f", {len(self.unverified)} not content-addressed" if self.unverified else ""
+        return (f"<BenchmarkSet {self.name!r}: {len(self.txids)} datasets, {len(self.files)} files{unverified}, "
                 f"{human_size(self.total_bytes)}; {filters}>")
 
     def _repr_html_(self) -> str:
@@ -222,20 +276,24 @@ class BenchmarkSet:
         rows = "".join(f"<tr><td>{e(k)}</td><td>{n}</td></tr>" for k, n in kinds.items())
         shown = self.files[:10]
         listing = "".join(f"<tr><td><code>{e(f.txid[:10])}</code></td><td>{e(f.path.split('/', 1)[-1])}</td>"
-                          f"<td>{e(f.subtype)}</td><td>{human_size(f.size)}</td><td><code>{e(f.cid)}</code></td></tr>"
-                          for f in shown)
+                          f"<td>{e(f.subtype)}</td><td>{human_size(f.size)}</td><td>{e(f.home)}</td>"
+                          f"<td>{e(f.content)}</td><td><code>{e(f.cid or f.url)}</code></td></tr>" for f in shown)
+        unverified = (f"<br><strong>{len(self.unverified)} files are not content-addressed</strong> (no CID checks "
+                      f"their bytes: {e(', '.join(sorted(set(self.unverified.values()))))})" if self.unverified else "")
         more = f"<p>… and {len(self.files) - len(shown)} more files</p>" if len(self.files) > len(shown) else ""
         return (f"<div><strong>BenchmarkSet {e(self.name)}</strong>: {len(self.txids)} datasets, "
                 f"{len(self.files)} files, {human_size(self.total_bytes)}<br>filters: {e(filters)} (of "
                 f"{e(self.source or 'an index')}, {self.searched} datasets)<br>licence: {e(self.license or 'not given')}"
-                f"<table><tr><th>kind</th><th>files</th></tr>{rows}</table>"
-                f"<table><tr><th>txid</th><th>file</th><th>kind</th><th>size</th><th>CID</th></tr>{listing}</table>"
+                f"{unverified}<table><tr><th>kind</th><th>files</th></tr>{rows}</table>"
+                f"<table><tr><th>txid</th><th>file</th><th>kind</th><th>size</th><th>home</th><th>content</th>"
+                f"<th>CID or URL</th></tr>{listing}</table>"
                 f"{more}</div>")
 
     # ---- materialising and checking -----------------------------------------------------------------------------
 
     def as_index(self) -> Index:
-        """The frozen records as an Index (signatures re-checked), with only the frozen files.
+        """The frozen records as an Index (signatures re-checked), with only the frozen files (datasets of homes
+        without records are left out: see :attr:`unsigned`).
 
         Returns:
             The :class:`Index`; records whose signature fails are in its ``rejected`` table.
@@ -248,12 +306,15 @@ class BenchmarkSet:
                      index.source, index._records)
 
     def materialize(self, dest: str | Path, *, workers: int = 4, client: Client | None = None,
-                    progress: bool = True) -> DownloadReport:
+                    progress: bool = True, reader: HomeReader | None = None) -> DownloadReport:
         """Download every frozen file into ``dest`` by its frozen CID (verified, resumable, atomic, with
         ``manifest.csv`` and ``metadata.json``), and note each file's sha256 in the set.
 
         A file already in ``dest`` is kept when its CID, recomputed from its bytes, is the frozen one; a re-run
-        reads only the local bytes.
+        reads only the local bytes. An ETDB file IPFS cannot give is read from its OSN folder and kept only when
+        its recomputed CID is the frozen one. A file frozen by URL (not content-addressed) is fetched through
+        ``reader`` and checked against its frozen size, md5 and sha256 where the set has them (a mismatch fails it);
+        ``report.unverified`` lists such files with their label, ``report.checked`` what was checked of them.
 
         Returns:
             The :class:`DownloadReport`; each failed file with the reason its download gave.
@@ -262,12 +323,10 @@ class BenchmarkSet:
             OSError: ``dest`` cannot be made, or its manifest cannot be read.
             KeyboardInterrupt: Ctrl-C (files being fetched stay as ``.part`` files, resumed by the next run).
         """
-        files = pd.DataFrame({
-            "txid": [f.txid for f in self.files], "location": [f.path.split("/", 1)[0] for f in self.files],
-            "fname": [f.path.split("/", 1)[-1] for f in self.files], "fsize": [f.size for f in self.files],
-            "subtype": [f.subtype for f in self.files], "cid": [f.cid for f in self.files]})
-        records = [r | {"txid": t} for t, r in self.records.items()]
-        report = bridge.run(fetch_files(files, records, dest, workers, client, progress))
+        files = pd.DataFrame([_download_row(f) for f in self.files])
+        records = [r | {"txid": t} for t, r in self.records.items()] + \
+            [r | {"txid": t} for t, r in self.unsigned.items()]
+        report = bridge.run(fetch_files(files, records, dest, workers, client, progress, reader))
         self._note_sha256(report.sha256)
         return report
 
@@ -275,7 +334,8 @@ class BenchmarkSet:
         """Problems of a local copy (missing, wrong size, CID mismatch), by path; empty when all is well.
 
         Each file's CID is recomputed from the local bytes with Kubo's profile of its frozen CID; its sha256,
-        computed in the same read, is noted in the set (or, when the set has one, must equal it).
+        computed in the same read, is noted in the set (or, when the set has one, must equal it). A file without a
+        CID (see :attr:`unverified`) is checked against its size, its md5 and its sha256 where the set has them.
 
         Returns:
             ``{path: problem}``.
@@ -292,6 +352,14 @@ class BenchmarkSet:
                 problems[f.path] = "missing" if not local.exists() else "not a regular file"
             elif local.stat().st_size != f.size:
                 problems[f.path] = f"size {local.stat().st_size}, expected {f.size}"
+            elif not f.cid:
+                sha256, md5 = local_digests(local)
+                if f.md5 and md5 != f.md5:
+                    problems[f.path] = f"md5 {md5} differs from the {f.md5} its home gives ({f.content})"
+                elif f.sha256 and sha256 != f.sha256:
+                    problems[f.path] = f"sha256 {sha256} differs from the set's {f.sha256} ({f.content})"
+                else:
+                    found[f.path] = sha256
             elif (digest := local_sha256(local, CID.decode(f.cid))) is None:
                 problems[f.path] = f"content does not match CID {f.cid}"
             elif f.sha256 and digest != f.sha256:
@@ -307,9 +375,11 @@ class BenchmarkSet:
 
     # ---- using ---------------------------------------------------------------------------------------------------
 
-    def volumes(self, kind: str = "reconstruction", client: Client | None = None) -> Iterator[tuple[dict, Any]]:
+    def volumes(self, kind: str = "reconstruction", client: Client | None = None,
+                reader: HomeReader | None = None) -> Iterator[tuple[dict, Any]]:
         """(record metadata, lazy volume) pairs of the set's files of one kind (as
-        :mod:`etdb_explore.records.kinds` reads it).
+        :mod:`etdb_explore.records.kinds` reads it); a file frozen by URL is read through ``reader`` and its
+        volume's ``metadata["read_from"]`` carries its label.
 
         Returns:
             An iterator; each volume is opened (its header read) when reached.
@@ -318,10 +388,11 @@ class BenchmarkSet:
             KindError: an unknown kind.
             MrcError, PathError, BlockNotFoundError, SourceError, VerificationError: a volume cannot be opened.
         """
-        from etdb_explore.volumes.open import open_tomogram
-
         for f in self._of_kind(kind):
-            yield _metadata(f, self.records), open_tomogram(f"/ipfs/{f.cid}", client=client)
+            yield _metadata(f, self._metadata_of(f)), _open(f, self._metadata_of(f), client, reader)
+
+    def _metadata_of(self, f: FrozenFile) -> dict[str, Any]:
+        return self.records.get(f.txid) or self.unsigned.get(f.txid, {})
 
     def map(self, fn: Callable[[dict, Any], Any], kind: str = "reconstruction", *, client: Client | None = None,
             dask_client: Any = None) -> list[Any]:
@@ -345,7 +416,7 @@ class BenchmarkSet:
         client = client or default_client()
         if dask_client is None:
             return [fn(meta, vol) for meta, vol in self.volumes(kind, client)]
-        futures = dask_client.map(_run_one, [fn] * len(jobs), jobs, [self.records.get(f.txid, {}) for f in jobs],
+        futures = dask_client.map(_run_one, [fn] * len(jobs), jobs, [self._metadata_of(f) for f in jobs],
                                   [client] * len(jobs), pure=False)
         return dask_client.gather(futures)
 
@@ -359,9 +430,11 @@ class BenchmarkSet:
                   license: str | None = None) -> dict[str, Any]:
         """Croissant 1.0 (JSON-LD) metadata of the set, for ML tooling (``mlcroissant.Dataset(jsonld=…)``).
 
-        One FileObject per file (its URL ``base_url`` + IPFS path, size, sha256, CID); one RecordSet ``files`` with a
-        record per file (path, CID, size, kind, txid and the dataset's main fields), held inline. ``url`` defaults to
-        ``ipfs://`` + :attr:`cid`, the set file's own address; ``license`` to the set's.
+        One FileObject per file (its URL ``base_url`` + IPFS path, size, sha256, CID; a file frozen by URL: that URL,
+        its md5 where known, and a description saying it is not content-addressed); one RecordSet ``files`` with a
+        record per file (path, CID, size, kind, txid, home, content label and the dataset's main fields), held
+        inline. The description says how many files are not content-addressed. ``url`` defaults to ``ipfs://`` +
+        :attr:`cid`, the set file's own address; ``license`` to the set's.
 
         Returns:
             The JSON-LD document as a dict.
@@ -377,16 +450,58 @@ class BenchmarkSet:
         return croissant_document(
             name=self.name, description=self.description or _describe(self), url=url or f"ipfs://{self.cid}",
             license=self.license if license is None else license, published=self.frozen,
-            files=[asdict(f) for f in self.files], records=self.records, base_url=base_url)
+            files=[asdict(f) for f in self.files], records={**self.unsigned, **self.records}, base_url=base_url)
 
 def _run_one(fn: Callable[[dict, Any], Any], f: FrozenFile, record: dict[str, Any], content: Client) -> Any:
+    return fn(_metadata(f, record), _open(f, record, content, None))
+
+
+def _metadata(f: FrozenFile, record: dict[str, Any]) -> dict[str, Any]:
+    return {"txid": f.txid, "path": f.path, "cid": f.cid, "home": f.home, "content": f.content,
+            **record.get("details", {})}
+
+
+def _open(f: FrozenFile, record: dict[str, Any], client: Client | None, reader: HomeReader | None) -> Any:
+    """The lazy volume of a frozen file: by its CID, or over HTTPS with its label."""
     from etdb_explore.volumes.open import open_tomogram
+    from etdb_explore.volumes.volume import Volume
 
-    return fn(_metadata(f, {f.txid: record}), open_tomogram(f"/ipfs/{f.cid}", client=content))
+    if f.cid:
+        return open_tomogram(f"/ipfs/{f.cid}", client=client)
+    source = HttpFile(reader or default_reader(), f.url, f.size, f.content)
+    read_from = {"home": f.home, "content": f.content, "where": f.url, "passed_over": []}
+    return Volume.open(source, {**_metadata(f, record), "read_from": read_from})
 
 
-def _metadata(f: FrozenFile, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"txid": f.txid, "path": f.path, "cid": f.cid, **records.get(f.txid, {}).get("details", {})}
+def _download_row(f: FrozenFile) -> dict[str, Any]:
+    """A frozen file as a row of the download engine's files table."""
+    location, _, fname = f.path.partition("/")
+    if f.home != "etdb":
+        location, _, fname = f.path.partition("/")[2].partition("/")
+        location = f"{f.path.split('/', 1)[0]}/{location}"
+    return {"txid": f.txid, "location": location, "fname": fname, "fsize": f.size, "subtype": f.subtype,
+            "cid": f.cid or None, "home": f.home, "url": f.url or None, "md5": f.md5 or None,
+            "content": f.content, "sha256": f.sha256 or None, "mirror_url": f.mirror or None}
+
+
+def _unsigned(datasets: pd.DataFrame, txids: set[str]) -> dict[str, dict[str, Any]]:
+    """What the index rows of datasets without a signed record say of them (their ``details`` in the records'
+    field names)."""
+    out = {}
+    for row in datasets[datasets["txid"].isin(txids)].to_dict("records"):
+        details = {field: _plain(row.get(column)) for column, field in _DETAILS.items()}
+        out[str(row["txid"])] = {"home": _plain(row.get("source")), "provenance": _plain(row.get("provenance")),
+                                 "doi": _plain(row.get("doi")),
+                                 "details": {k: v for k, v in details.items() if v is not None}}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as plain JSON data (None for missing)."""
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else str(value) if not isinstance(value, (str, int, float)) \
+        else value
 
 
 def _merge_filters(given: dict[str, Any], criteria: dict[str, Any]) -> dict[str, Any]:
@@ -401,29 +516,75 @@ def _merge_filters(given: dict[str, Any], criteria: dict[str, Any]) -> dict[str,
     return applied
 
 
-async def _resolve_all(client: Client, rows: pd.DataFrame, checksums: bool, workers: int,
+async def _freeze_ipfs(client: Client, reader: HomeReader, row: dict[str, Any], rel: str,
+                       checksums: bool) -> FrozenFile:
+    """An ETDB file pinned to its CID (read for its sha256 with ``checksums``); from its dataset's OSN folder
+    (``mirror-unverified``) when its IPFS path cannot be resolved."""
+    mirror = row.get("mirror_url") if isinstance(row.get("mirror_url"), str) else ""
+    try:
+        stat = await client.astat(rel)
+    except (EtdbError, OSError) as exc:
+        if not mirror:
+            raise
+        found = [o for o in await reader.listdir(mirror)
+                 if o.key == row["fname"] or o.key.endswith("/" + str(row["fname"]))]
+        if not found:
+            raise EtdbError(f"{exc} (and the OSN folder {mirror} has no {row['fname']})") from exc
+        return await _freeze_http(reader, {**row, "home": "caltechdata", "url": found[0].url,
+                                           "fsize": found[0].size, "content": "mirror"},
+                                  f"caltechdata/{row['txid']}/{row['fname']}", checksums)
+    digest = ""
+    if checksums:
+        sha = hashlib.sha256()
+        async for chunk in client.reader.iter_range(stat.cid, 0, stat.size):
+            sha.update(chunk)
+        digest = sha.hexdigest()
+    return FrozenFile(row["txid"], rel, str(stat.cid), stat.size, str(row["subtype"]), digest, mirror=mirror)
+
+
+async def _freeze_http(reader: HomeReader, row: dict[str, Any], rel: str, checksums: bool) -> FrozenFile:
+    """Another home's file pinned to its URL, size and md5 (read for its sha256, its md5 checked, with
+    ``checksums``)."""
+    url = row.get("url")
+    if not isinstance(url, str) or not url:
+        raise EtdbError(f"{rel}: its home gives no URL to read it from")
+    size = int(row["fsize"]) if pd.notna(row.get("fsize")) else (await reader.size(url))[1]
+    md5 = row["md5"] if isinstance(row.get("md5"), str) else ""
+    content = REWRITTEN if row.get("content") == "rewritten" else MIRROR_UNVERIFIED
+    digest = ""
+    if checksums:
+        sha, check = hashlib.sha256(), hashlib.md5()  # noqa: S324 (the md5 the home gives, compared)
+        for start in range(0, size, HTTP_PIECE):
+            chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
+            sha.update(chunk)
+            check.update(chunk)
+        if md5 and check.hexdigest() != md5:
+            raise EtdbError(f"{url}: md5 {check.hexdigest()}, its home gives {md5}")
+        digest = sha.hexdigest()
+    return FrozenFile(row["txid"], rel, "", size, str(row["subtype"]), digest, str(row["home"]), content, url, md5)
+
+
+async def _resolve_all(client: Client, reader: HomeReader, rows: pd.DataFrame, checksums: bool, workers: int,
                        progress: bool) -> list[FrozenFile]:
-    """Each row's file resolved to its CID (and, with ``checksums``, read for its sha256), ``workers`` at once."""
+    """Each row's file resolved to its CID or URL (and, with ``checksums``, read for its sha256), ``workers`` at
+    once."""
     from tqdm.auto import tqdm
 
     limit = asyncio.Semaphore(workers)
     bar = tqdm(total=len(rows), unit="file", desc="freezing", disable=not progress)
 
-    async def one(row: pd.Series) -> FrozenFile:
+    async def one(row: dict[str, Any]) -> FrozenFile:
         rel = f"{row['location']}/{row['fname']}"
         async with limit:
-            stat = await client.astat(rel)
-            digest = ""
-            if checksums:
-                sha = hashlib.sha256()
-                async for chunk in client.reader.iter_range(stat.cid, 0, stat.size):
-                    sha.update(chunk)
-                digest = sha.hexdigest()
+            if row.get("home", "etdb") in ("etdb", None) or pd.isna(row.get("home")):
+                frozen = await _freeze_ipfs(client, reader, row, rel, checksums)
+            else:
+                frozen = await _freeze_http(reader, row, rel, checksums)
         bar.update()
-        return FrozenFile(row["txid"], rel, str(stat.cid), stat.size, str(row["subtype"]), digest)
+        return frozen
 
     try:
-        return list(await asyncio.gather(*(one(row) for _, row in rows.iterrows())))
+        return list(await asyncio.gather(*(one(row) for row in rows.to_dict("records"))))
     finally:
         bar.close()
 
@@ -436,11 +597,18 @@ def _check_types(bset: BenchmarkSet) -> None:
                               ("frozen", bset.frozen, str)):
         if not isinstance(value, kind):
             raise TypeError(f"field {name!r} is a {type(value).__name__}, not a {kind.__name__}")
+    if not isinstance(bset.unsigned, dict):
+        raise TypeError(f"field 'unsigned' is a {type(bset.unsigned).__name__}, not a dict")
     for f in bset.files:
         if not (isinstance(f.path, str) and isinstance(f.cid, str) and isinstance(f.size, int)
-                and isinstance(f.sha256, str)):
+                and all(isinstance(v, str) for v in (f.sha256, f.home, f.content, f.url, f.md5, f.mirror))):
             raise TypeError(f"file entry {f.path!r} has a field of the wrong type")
-        CID.decode(f.cid)
+        if f.content not in CONTENT_LABELS:
+            raise TypeError(f"file entry {f.path!r} has content {f.content!r}, not one of {CONTENT_LABELS}")
+        if f.cid:
+            CID.decode(f.cid)
+        elif not f.url or f.content in _CHECKED:
+            raise TypeError(f"file entry {f.path!r} has neither a CID nor a URL to read it from")
 
 
 def _describe(bset: BenchmarkSet) -> str:

@@ -1,6 +1,10 @@
 """Croissant 1.0 (MLCommons) JSON-LD for a set of ETDB files: FileObjects with their sha256 and CID, and one
 RecordSet with a record per file, its data inline, so ``mlcroissant`` reads it without downloading anything.
 
+Files of other homes have no CID: their FileObject points at their HTTPS URL, carries the md5 their home gives
+where there is one, and says in its description that it is not content-addressed (and its label); the dataset's
+description counts them.
+
 Spec: https://docs.mlcommons.org/croissant/docs/croissant-spec.html (the ``@context`` below is the spec's).
 """
 
@@ -60,6 +64,8 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("kind", "sc:Text", "file", "subtype"),
     ("sha256", "sc:Text", "file", "sha256"),
     ("txid", "sc:Text", "file", "txid"),
+    ("home", "sc:Text", "file", "home"),
+    ("content", "sc:Text", "file", "content"),
     ("species", "sc:Text", "details", "speciesName"),
     ("tilt_min", "sc:Float", "details", "tiltMin"),
     ("tilt_max", "sc:Float", "details", "tiltMax"),
@@ -68,6 +74,20 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 _TEXT_SUFFIXES = (".rawtlt", ".tlt", ".txt")
+
+
+def _file_object(f: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The FileObject of one file: at ``base_url`` + its IPFS path when it has a CID, else at its own URL."""
+    obj = {"@type": "cr:FileObject", "@id": f["path"], "name": f["path"],
+           "contentUrl": f"{base_url}{f['path']}" if f["cid"] else f["url"], "contentSize": f"{f['size']} B",
+           "encodingFormat": encoding_format(f["path"]), "sha256": f["sha256"]}
+    if f["cid"]:
+        obj["identifier"] = f"ipfs://{f['cid']}"
+    else:
+        obj["description"] = f"not content-addressed ({f['content']}, from {f['home']})"
+        if f.get("md5"):
+            obj["md5"] = f["md5"]
+    return obj
 
 
 def encoding_format(name: str) -> str:
@@ -95,8 +115,9 @@ def _value(kind: str, value: Any) -> Any:
 def croissant_document(*, name: str, description: str, url: str, license: str, published: str,
                        files: list[dict[str, Any]], records: dict[str, dict[str, Any]], base_url: str
                        ) -> dict[str, Any]:
-    """The Croissant 1.0 document of ``files`` (dicts with ``txid``, ``path``, ``cid``, ``size``, ``subtype`` and
-    ``sha256``) whose datasets' records (txid → artifact JSON) are ``records``.
+    """The Croissant 1.0 document of ``files`` (dicts with ``txid``, ``path``, ``cid``, ``size``, ``subtype``,
+    ``sha256``, ``home``, ``content``, and for a file without a CID its ``url`` and ``md5``) whose datasets'
+    records (txid → artifact JSON, or a dict with the records' ``details``) are ``records``.
 
     Returns:
         The JSON-LD document; ``license`` and ``published`` (``datePublished``) are left out when empty.
@@ -104,10 +125,12 @@ def croissant_document(*, name: str, description: str, url: str, license: str, p
     Raises:
         ValueError: a record holds a number field that is not a number.
     """
-    distribution = [{
-        "@type": "cr:FileObject", "@id": f["path"], "name": f["path"], "contentUrl": f"{base_url}{f['path']}",
-        "contentSize": f"{f['size']} B", "encodingFormat": encoding_format(f["path"]), "sha256": f["sha256"],
-        "identifier": f"ipfs://{f['cid']}"} for f in files]
+    distribution = [_file_object(f, base_url) for f in files]
+    loose = [f for f in files if not f["cid"]]
+    if loose:
+        labels = ", ".join(sorted({f["content"] for f in loose}))
+        description += (f". {len(loose)} of its {len(files)} files are not content-addressed ({labels}: read from "
+                        "another home over HTTPS, their bytes checked only by size, md5 and sha256)")
     fields = [{"@type": "cr:Field", "@id": f"{RECORD_SET}/{field}", "name": field, "dataType": kind}
               for field, kind, _, _ in FIELDS]
     data = []

@@ -122,6 +122,7 @@ class DownloadReport:
     planned: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind → (files, bytes)
     sha256: dict[str, str] = field(default_factory=dict)
     unverified: dict[str, str] = field(default_factory=dict)  # path → content label, for bytes no CID checked
+    checked: dict[str, str] = field(default_factory=dict)  # path → what was checked of such a file (size, md5, …)
 
     @property
     def planned_bytes(self) -> int:
@@ -354,38 +355,96 @@ class _Folders:
         return None
 
 
+class _Digests:
+    """The go-etdb CID, sha256 and md5 of bytes fed in pieces (a file no CID addresses, read over HTTP or from
+    disk)."""
+
+    def __init__(self) -> None:
+        self.cid, self.sha256, self.md5 = StreamHasher(GO_ETDB), hashlib.sha256(), hashlib.md5()  # noqa: S324
+
+    def feed(self, chunk: bytes) -> None:
+        self.cid.feed(chunk)
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+
+    def of_file(self, path: Path) -> _Digests:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(HTTP_PIECE):
+                self.feed(chunk)
+        return self
+
+
+def _known(row: dict[str, Any], key: str) -> str | None:
+    """A digest the row pins its file to (``md5`` from its home, ``sha256`` frozen in a set), else None."""
+    value = row.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _mismatch(row: dict[str, Any], digests: _Digests) -> str | None:
+    """What of the row's md5 and sha256 the bytes fail, else None."""
+    for key, digest in (("md5", digests.md5), ("sha256", digests.sha256)):
+        if (wanted := _known(row, key)) is not None and digest.hexdigest() != wanted:
+            return f"{key} {digest.hexdigest()}, expected {wanted}"
+    return None
+
+
+def _checks(row: dict[str, Any]) -> str:
+    """What was checked of a file no CID addresses (its size always)."""
+    return ", ".join(["size"] + [key for key in ("md5", "sha256") if _known(row, key)])
+
+
 async def _fetch_http(client: Client, reader: HomeReader, item: _Planned, url: str, size: int | None,
                       content: str, manifest: dict[str, dict[str, str]], report: DownloadReport,
                       progress: _Progress) -> bool:
     """A file of another home over HTTP(S), whole, its CID recomputed with go-etdb's settings and compared with the
-    ETDB DAG's when the file is an ETDB record's: ``mirror-verified`` only then. True when its manifest row
-    changed."""
+    ETDB DAG's when the file is an ETDB record's: ``mirror-verified`` only then (a file pinned to a CID, as in a
+    benchmark set, fails when they differ). Its size, and the md5 and sha256 its row gives, are checked. A local
+    copy matching them is kept. True when its manifest row changed."""
     row, rel, target = item.row, item.rel, item.target
     etdb_file = row.get("home", "etdb") == "etdb"
     if size is None:
         size = (await reader.size(url))[1]
-    if etdb_file and pd.notna(row.get("fsize")) and int(row["fsize"]) != size:
-        raise EtdbError(f"{url}: {size} bytes, the ETDB record says {int(row['fsize'])}")
-    expected = await dag_cid(client, rel) if etdb_file else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    digest, hasher = hashlib.sha256(), StreamHasher(GO_ETDB)
-    with _open_part(part) as fh:
-        fh.truncate(0)
-        for start in range(0, size, HTTP_PIECE):
-            chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
-            fh.write(chunk)
-            digest.update(chunk)
-            hasher.feed(chunk)
-            report.bytes += len(chunk)
-            progress.bytes.update(len(chunk))
-    cid = hasher.finish()
+    if pd.notna(row.get("fsize")) and int(row["fsize"]) != size:
+        raise EtdbError(f"{url}: {size} bytes, {'the ETDB record' if etdb_file else 'its home'} says "
+                        f"{int(row['fsize'])}")
+    pinned = CID.decode(row["cid"]) if etdb_file and pd.notna(row.get("cid")) else None
+    expected = pinned or (await dag_cid(client, rel) if etdb_file else None)
+    digests = None
+    if (_known(row, "md5") or _known(row, "sha256")) and target.is_file() and not target.is_symlink() \
+            and target.stat().st_size == size:
+        digests = await asyncio.to_thread(_Digests().of_file, target)
+        if _mismatch(row, digests) is not None:
+            digests = None
+        else:
+            report.skipped.append(rel)
+            progress.bytes.update(size)
+    if digests is None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        digests = _Digests()
+        with _open_part(part) as fh:
+            fh.truncate(0)
+            for start in range(0, size, HTTP_PIECE):
+                chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
+                fh.write(chunk)
+                digests.feed(chunk)
+                report.bytes += len(chunk)
+                progress.bytes.update(len(chunk))
+        if (problem := _mismatch(row, digests)) is not None:
+            raise EtdbError(f"{url}: {problem} ({content}; kept as {part.name})")
+        cid = digests.cid.finish()
+        if pinned is not None and cid != pinned:
+            raise EtdbError(f"{url}: the mirror's bytes have CID {cid}, the set pins {pinned} (kept as {part.name})")
+        os.replace(part, target)
+        report.fetched.append(rel)
+    else:
+        cid = digests.cid.finish()
     if content == MIRROR_UNVERIFIED and expected is not None and cid == expected:
         content = MIRROR_VERIFIED
-    os.replace(part, target)
-    report.fetched.append(rel)
+    if content != MIRROR_VERIFIED:
+        report.checked[rel] = _checks(row)
     progress.files.update()
-    return _record(manifest, report, row, rel, cid, size, digest.hexdigest(), content)
+    return _record(manifest, report, row, rel, cid, size, digests.sha256.hexdigest(), content)
 
 
 async def _fetch_other(client: Client, folders: _Folders, item: _Planned, manifest: dict[str, dict[str, str]],
@@ -397,9 +456,8 @@ async def _fetch_other(client: Client, folders: _Folders, item: _Planned, manife
         url = row.get("url")
         if not isinstance(url, str):
             raise EtdbError(f"{item.rel}: no URL to fetch it from")
-        size = None if pd.isna(row.get("fsize")) else int(row["fsize"])
         content = REWRITTEN if row.get("content") == "rewritten" else MIRROR_UNVERIFIED
-        return await _fetch_http(client, folders.reader, item, url, size, content, manifest, report, progress)
+        return await _fetch_http(client, folders.reader, item, url, None, content, manifest, report, progress)
     folder = row.get("mirror_url")
     found = await folders.find(folder, str(row["fname"])) if isinstance(folder, str) else None
     if found is None:
@@ -539,10 +597,11 @@ def report_dict(report: DownloadReport) -> dict[str, Any]:
 
     Returns:
         ``dest``, the counts of files fetched and skipped, ``failed`` (path → reason), ``unverified`` (path →
-        label), ``bytes``, ``planned_bytes``
+        label), ``checked`` (path → what was checked of such a file), ``bytes``, ``planned_bytes``
         and ``planned`` (kind → files, bytes).
     """
     return {"dest": str(report.dest), "fetched": len(report.fetched), "skipped": len(report.skipped),
-            "failed": report.failed, "unverified": report.unverified, "bytes": report.bytes,
+            "failed": report.failed, "unverified": report.unverified, "checked": report.checked,
+            "bytes": report.bytes,
             "planned_bytes": report.planned_bytes,
             "planned": {k: {"files": n, "bytes": b} for k, (n, b) in report.planned.items()}}

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from etdb_explore.ipfs.build.importer import KUBO_CIDV1, KUBO_DEFAULT, Profile, add_stream
+from etdb_explore.ipfs.build.importer import GO_ETDB, KUBO_CIDV1, KUBO_DEFAULT, Profile, add_stream
 from etdb_explore.ipfs.formats.cid import CID
 
 
@@ -35,7 +35,7 @@ class _Hashing:
 
 def local_sha256(path: str | Path, cid: CID) -> str | None:
     """The sha256 of the local file ``path`` if its bytes are file ``cid`` (the CID recomputed from them with
-    :func:`kubo_profile`), in one read.
+    :func:`kubo_profile`, and for a CIDv0 that differs, with go-etdb's settings: raw leaves under CIDv0 nodes).
 
     Returns:
         The hex digest; None when the recomputed CID differs (other bytes, or a DAG laid out by other settings).
@@ -43,7 +43,27 @@ def local_sha256(path: str | Path, cid: CID) -> str | None:
     Raises:
         OSError: the file cannot be read.
     """
-    with open(path, "rb", buffering=0) as fh:
-        stream = _Hashing(fh)
-        added = add_stream(stream, kubo_profile(cid))  # type: ignore[arg-type]
-    return stream.digest.hexdigest() if added.cid == cid else None
+    for profile in (kubo_profile(cid), GO_ETDB) if cid.version == 0 else (kubo_profile(cid),):
+        with open(path, "rb", buffering=0) as fh:
+            stream = _Hashing(fh)
+            added = add_stream(stream, profile)  # type: ignore[arg-type]
+        if added.cid == cid:
+            return stream.digest.hexdigest()
+    return None
+
+
+def local_digests(path: str | Path) -> tuple[str, str]:
+    """The sha256 and md5 of the local file ``path``, in one read (for files no CID addresses).
+
+    Returns:
+        ``(sha256, md5)`` as hex digests.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324 (the md5 a home gives, compared)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()
