@@ -137,34 +137,35 @@ def _archive(caltech: pd.DataFrame, portal: pd.DataFrame) -> pd.DataFrame:
 
 
 def _match_etdb(etdb: pd.DataFrame, archive: pd.DataFrame, rows: dict[str, _Rows]) \
-        -> tuple[list[Any], list[str], list[str | None]]:
-    """For each ETDB row: its canonical id (None: stands alone), the match method, a conflict note."""
-    known = set(archive["canonical_id"])
-    by_loose: dict[str, list[str]] = {}
-    for cid, key in zip(archive["canonical_id"], loose_keys(archive["canonical_id"])):
-        if key:
-            by_loose.setdefault(key, []).append(cid)
-    taken: set[str] = set()
-    ids, methods, notes = [], [], []
-    sids = canon_ids(etdb["sid"])
-    for position, (canon, loose) in enumerate(zip(sids, loose_keys(sids))):
-        method, note = "etdb only", None
-        if canon is not None and canon in known:
-            method = "exact"
-        elif canon is not None and (candidates := by_loose.get(loose or "", [])):
-            if len(candidates) == 1:
-                canon, method = candidates[0], "letters+date+number"
-            else:
-                canon, method, note = _tie_break(etdb.iloc[position], candidates, rows)
-        if canon in taken and method != "etdb only":
-            canon, method, note = None, "etdb only", f"another ETDB record already matched {canon}"
-        if method in ("etdb only", "ambiguous"):
-            canon = None
-        else:
-            taken.add(canon)
-        ids.append(canon)
-        methods.append(method)
-        notes.append(note)
+        -> tuple[pd.Series, pd.Series, pd.Series]:
+    """For each ETDB row: its canonical id (None: stands alone), the match method, a conflict note (vectorised;
+    only ties are looked at one by one)."""
+    n = len(etdb)
+    sids = canon_ids(etdb["sid"]).reset_index(drop=True)
+    loose = loose_keys(sids)
+    by_loose = pd.DataFrame({"canonical_id": archive["canonical_id"].to_numpy(dtype=object),
+                             "loose": loose_keys(archive["canonical_id"]).to_numpy(dtype=object)})
+    by_loose = by_loose.dropna(subset=["loose"])
+    counts = by_loose["loose"].value_counts()
+    unique = by_loose[by_loose["loose"].map(counts).eq(1).to_numpy()].set_index("loose")["canonical_id"]
+    known = sids.notna().to_numpy()
+    exact = known & sids.isin(archive["canonical_id"]).to_numpy()
+    found = loose.map(counts).fillna(0).to_numpy() if n else np.zeros(0)
+    single = ~exact & known & (found == 1)
+    tied = ~exact & known & (found > 1)
+    ids = pd.Series(np.where(exact, sids.to_numpy(dtype=object), None), dtype=object)
+    ids[single] = loose[single].map(unique).to_numpy(dtype=object)
+    methods = pd.Series(np.where(exact, "exact", np.where(single, "letters+date+number", "etdb only")), dtype=object)
+    notes = pd.Series([None] * n, dtype=object)
+    if tied.any():
+        candidates = by_loose.groupby("loose")["canonical_id"].agg(list)
+        for position in np.flatnonzero(tied):
+            canon, method, note = _tie_break(etdb.iloc[position], candidates[loose[position]], rows)
+            ids[position], methods[position], notes[position] = canon, method, note
+    claimed = (ids.notna() & ids.duplicated(keep="first")).to_numpy()
+    notes[claimed] = "another ETDB record already matched " + ids[claimed]
+    methods[claimed] = "etdb only"
+    ids[claimed] = None
     return ids, methods, notes
 
 
@@ -196,7 +197,7 @@ class _Rows:
         return None if at is None else self.frame.iloc[at]
 
 
-def _conflicts(joined: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[str | None]:
+def _conflicts(joined: pd.DataFrame, parts: dict[str, _Aligned]) -> list[str | None]:
     """Per joined row, the disagreements between homes, as text."""
     notes: list[list[str]] = [[] for _ in range(len(joined))]
 
@@ -217,16 +218,69 @@ def _conflicts(joined: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> list[str
     return ["; ".join(n) if n else None for n in notes]
 
 
-def _aligned(frame: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """``frame``'s rows in the order of ``keys`` (its txids; <NA>: an empty row), every joined column present."""
-    columns = [c for c in JOINED_COLUMNS if c in frame.columns]
-    position = pd.Index(frame["txid"]).get_indexer(keys.fillna("\0"))
-    if frame.empty:
-        return pd.DataFrame({c: pd.Series([None] * len(keys), dtype=object) for c in columns})
-    taken = frame[columns].iloc[np.maximum(position, 0)].reset_index(drop=True)
-    taken = taken.astype({c: object for c in columns if str(taken[c].dtype) == "category"})
-    taken[position < 0] = None
-    return taken
+class _Aligned:
+    """One home's datasets in the order of the joined rows (``keys``: its txids; <NA>: no row), a column at a
+    time, each taken once (categories as their values, so the homes' values can be merged)."""
+
+    def __init__(self, frame: pd.DataFrame, keys: pd.Series) -> None:
+        self.frame = frame
+        self.position = pd.Index(frame["txid"]).get_indexer(keys.fillna("\0")) if len(frame) else \
+            np.full(len(keys), -1)
+        self._taken: dict[str, pd.Series] = {}
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.frame.columns
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in self._taken:
+            values = self.frame[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):  # its values (NaN where missing), merged as objects
+                categories = np.asarray(values.cat.categories, dtype=object)
+                taken = np.full(len(self.position), np.nan, dtype=object)
+                if len(categories):
+                    codes = values.cat.codes.to_numpy()[self.position]
+                    taken = np.where((codes < 0) | (self.position < 0), taken, categories[np.maximum(codes, 0)])
+                self._taken[column] = pd.Series(taken, dtype=object)
+            else:
+                self._taken[column] = pd.Series(pd.api.extensions.take(values.array, self.position, allow_fill=True))
+        return self._taken[column]
+
+
+def _coalesce(column: str, dtype: str, parts: list[_Aligned], rows: int) -> pd.Series:
+    """The first home's value of ``column`` that is not missing, in the order of ``parts``, as ``dtype``."""
+    out = None
+    for part in parts:
+        if column not in part:
+            continue
+        values = part[column]
+        if out is None:
+            out = values
+            continue
+        missing = out.isna().to_numpy()
+        if missing.any():
+            if out.dtype != values.dtype:
+                out, values = out.astype(object), values.astype(object)
+            out = out.where(~missing, values)
+    return (out if out is not None else pd.Series([None] * rows, dtype=object)).astype(dtype)
+
+
+def _join_text(separator: str, *columns: Any) -> list[Any]:
+    """The texts of each row that are not missing, joined by ``separator`` (None where all are missing)."""
+    arrays = [pa.array(pd.Series(c, dtype=object).reset_index(drop=True), pa.string(), from_pandas=True)
+              for c in columns]
+    # an empty first text on every row: pyarrow 26 drops the rows whose texts are all missing when it skips them
+    first = pa.array([""] * (len(arrays[0]) if arrays else 0), pa.string())
+    joined = pc.binary_join_element_wise(first, *arrays, separator, null_handling="skip")
+    joined = pc.replace_substring_regex(joined, "^" + re.escape(separator), "")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined).to_pylist()
+
+
+def _aliases(etdb: pd.Series, caltech: pd.Series, portal: pd.Series) -> list[Any]:
+    """Every spelling of each row's id, each once, in the order ETDB, CaltechDATA, the portal."""
+    e, c, p = (pd.Series(x, dtype=object).reset_index(drop=True) for x in (etdb, caltech, portal))
+    c = c.where(c.isna() | (c != e), None)
+    p = p.where(p.isna() | ((p != e) & (p != c)), None)
+    return _join_text(", ", e, c, p)
 
 
 def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czportal: Index | None = None) -> Index:
@@ -244,37 +298,32 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
     archive = _archive(c, p)
     rows = {"caltechdata": _Rows(c), "czportal": _Rows(p)}
     ids, methods, notes = _match_etdb(e, archive, rows)
-    e_part = pd.DataFrame({"canonical_id": pd.Series(ids, dtype=object), "etdb_txid": e["txid"].to_numpy(),
-                           "match": methods, "note": notes})
+    e_part = pd.DataFrame({"canonical_id": ids, "etdb_txid": e["txid"].to_numpy(), "match": methods,
+                           "note": notes})
     matched = e_part.dropna(subset=["canonical_id"]).merge(archive, on="canonical_id", how="right")
     alone = e_part[e_part["canonical_id"].isna()]
     keys = pd.concat([matched, alone], ignore_index=True)
     keys["match"] = keys["match"].fillna("archive only")
-    for home in ("etdb_txid", "caltechdata_key", "czportal_key"):
+    for home in ("etdb_txid", "caltechdata_key", "czportal_key", "caltechdata_id", "czportal_id"):
         keys[home] = keys[home].astype(object).where(keys[home].notna(), None) if home in keys else None
-    parts = {"etdb": _aligned(e, keys["etdb_txid"]), "caltechdata": _aligned(c, keys["caltechdata_key"]),
-             "czportal": _aligned(p, keys["czportal_key"])}
-    joined = parts["czportal"].copy()
-    for home in ("caltechdata", "etdb"):
-        joined = parts[home].combine_first(joined)
-    joined["source"] = np.where(keys["etdb_txid"].notna(), "etdb",
-                                np.where(keys["caltechdata_key"].notna(), "caltechdata", "czportal"))
+    parts = {"etdb": _Aligned(e, keys["etdb_txid"]), "caltechdata": _Aligned(c, keys["caltechdata_key"]),
+             "czportal": _Aligned(p, keys["czportal_key"])}
+    order = [parts["etdb"], parts["caltechdata"], parts["czportal"]]
+    joined = pd.DataFrame({column: _coalesce(column, dtype, order, len(keys))
+                           for column, dtype in HOME_DATASET_COLUMNS.items()})
+    present = {h: keys[k].notna().to_numpy() for h, k in (("etdb", "etdb_txid"), ("caltechdata", "caltechdata_key"),
+                                                          ("czportal", "czportal_key"))}
+    joined["source"] = np.where(present["etdb"], "etdb", np.where(present["caltechdata"], "caltechdata", "czportal"))
     joined["signature_valid"] = parts["etdb"]["signature_valid"]
     joined["txid"] = keys["etdb_txid"].fillna(keys["caltechdata_key"]).fillna(keys["czportal_key"])
     joined["canonical_id"] = keys["canonical_id"].fillna(canon_ids(parts["etdb"]["sid"]))
     for name in ("match", "etdb_txid", "caltechdata_key", "czportal_key"):
         joined[name] = keys[name]
-    present = {h: keys[k].notna().to_numpy() for h, k in (("etdb", "etdb_txid"), ("caltechdata", "caltechdata_key"),
-                                                          ("czportal", "czportal_key"))}
-    joined["homes"] = [" ".join(h for h, here in zip(HOMES, flags) if here)
-                       for flags in zip(*(present[h] for h in HOMES))]
-    spellings = [parts["etdb"]["sid"].tolist()] + [keys[c].tolist() if c in keys else [None] * len(keys)
-                                                   for c in ("caltechdata_id", "czportal_id")]
-    joined["aliases"] = [", ".join(dict.fromkeys(v for v in names if isinstance(v, str))) or None
-                         for names in zip(*spellings)]
-    found = _conflicts(joined, parts)
-    joined["conflicts"] = ["; ".join(n for n in (a, b) if isinstance(n, str)) or None
-                           for a, b in zip(keys["note"], found)]
+    code = present["etdb"] * 4 + present["caltechdata"] * 2 + present["czportal"]
+    names = np.array([" ".join(h for h, bit in zip(HOMES, (4, 2, 1)) if n & bit) for n in range(8)], dtype=object)
+    joined["homes"] = names[code]
+    joined["aliases"] = _aliases(parts["etdb"]["sid"], keys["caltechdata_id"], keys["czportal_id"])
+    joined["conflicts"] = _join_text("; ", keys["note"], _conflicts(joined, parts))
     datasets = joined[list(JOINED_COLUMNS)].astype(JOINED_COLUMNS)
     return Index(datasets, _joined_files(keys, etdb, caltechdata, czportal), _rejected(etdb, caltechdata, czportal),
                  "joined " + " + ".join(h for h, i in zip(HOMES, (etdb, caltechdata, czportal)) if i is not None),
