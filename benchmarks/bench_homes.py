@@ -42,7 +42,8 @@ from etdb_explore.index.sources.czportal import CzPortalSource  # noqa: E402
 from etdb_explore.util import bridge  # noqa: E402
 from etdb_explore.volumes.omezarr import open_pyramid  # noqa: E402
 from etdb_explore.volumes.volume import Volume  # noqa: E402
-from tests.homes.fixture import COMMUNITY, MESSY_TECHNICAL, write_omezarr  # noqa: E402
+from etdb_explore.demo.homes import write_omezarr  # noqa: E402
+from tests.homes.fixture import COMMUNITY, MESSY_TECHNICAL  # noqa: E402
 from tests.homes.invenio_standin import InvenioStandIn, invenio_record  # noqa: E402
 from tests.homes.portal_standin import PortalStandIn  # noqa: E402
 

@@ -5,8 +5,8 @@ Their bytes cannot be checked against a CID on the way in, so they are labelled,
 
 - ``mirror-unverified``: copies of the lab's files on OSN, read as they are;
 - ``mirror-verified``: an OSN file whose UnixFS CID, recomputed with go-etdb's ``ipfs add`` settings (raw leaves,
-  CIDv0 nodes: :data:`~etdb_explore.ipfs.build.importer.GO_ETDB`), equals the CID the ETDB record's DAG gives it
-  (:func:`verify_mirror`);
+  CIDv0 nodes: :data:`~etdb_explore.ipfs.build.importer.GO_ETDB`) or Kubo's defaults (:data:`MIRROR_PROFILES`),
+  equals the CID the ETDB record's DAG gives it (:func:`verify_mirror`);
 - ``rewritten``: the portal's new MRC files and OME-Zarr pyramids, made from the lab's files (never ETDB bytes).
 
 OSN is read path-style (``https://<host>/<bucket>/<key>``) on a list of hosts, the first that answers serving: the
@@ -30,7 +30,7 @@ import aiohttp
 
 from etdb_explore.content.client import Client
 from etdb_explore.errors import EtdbError, SourceError
-from etdb_explore.ipfs.build.importer import GO_ETDB, StreamHasher
+from etdb_explore.ipfs.build.importer import GO_ETDB, KUBO_DEFAULT, StreamHasher
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 from etdb_explore.util import bridge
@@ -48,6 +48,29 @@ MIRROR_UNVERIFIED = "mirror-unverified"
 MIRROR_VERIFIED = "mirror-verified"
 REWRITTEN = "rewritten"
 IPFS_VERIFIED = "ipfs-verified"
+MIRROR_PROFILES = (GO_ETDB, KUBO_DEFAULT)  # go-etdb's `ipfs add -r --nocopy`, then Kubo's defaults
+
+
+class MirrorHasher:
+    """The UnixFS CIDs of bytes fed in pieces, as each profile of :data:`MIRROR_PROFILES` adds them, in one pass
+    (the ETDB's folders were added by go-etdb; a lab's own by Kubo's defaults)."""
+
+    def __init__(self) -> None:
+        self._hashers = [StreamHasher(profile) for profile in MIRROR_PROFILES]
+
+    def feed(self, data: bytes) -> None:
+        """Add the next bytes of the file."""
+        for hasher in self._hashers:
+            hasher.feed(data)
+
+    def finish(self, expected: CID | None = None) -> CID:
+        """The file's CID (call once, after the last ``feed``).
+
+        Returns:
+            ``expected`` when a profile gives it, else the CID go-etdb's settings give.
+        """
+        cids = [hasher.finish() for hasher in self._hashers]
+        return expected if expected is not None and expected in cids else cids[0]
 
 
 @dataclass(frozen=True)
@@ -244,8 +267,9 @@ class HttpFile:
 
 
 async def verify_mirror(file: HttpFile, expected: CID) -> bool:
-    """Whether a mirror file's UnixFS CID, recomputed with go-etdb's ``ipfs add`` settings, is ``expected``;
-    when it is, ``file.content`` becomes :data:`MIRROR_VERIFIED`. The whole file is read, in 4 MiB ranges.
+    """Whether a mirror file's UnixFS CID, recomputed with go-etdb's ``ipfs add`` settings or Kubo's defaults, is
+    ``expected``; when it is, ``file.content`` becomes :data:`MIRROR_VERIFIED`. The whole file is read, in 4 MiB
+    ranges.
 
     Returns:
         True when the CIDs are equal.
@@ -253,10 +277,10 @@ async def verify_mirror(file: HttpFile, expected: CID) -> bool:
     Raises:
         SourceError: the file could not be read.
     """
-    hasher = StreamHasher(GO_ETDB)
+    hasher = MirrorHasher()
     for start in range(0, file.size, VERIFY_PIECE):
         hasher.feed(await file.read(start, min(file.size, start + VERIFY_PIECE)))
-    if hasher.finish() == expected:
+    if hasher.finish(expected) == expected:
         file.content = MIRROR_VERIFIED
         return True
     return False
@@ -291,4 +315,4 @@ def default_reader() -> HomeReader:
     return _default
 
 
-__all__ = ["HomeReader", "HttpFile", "MirrorObject", "configured_osn_hosts", "dag_cid", "default_reader", "verify_mirror"]
+__all__ = ["HomeReader", "HttpFile", "MirrorHasher", "MirrorObject", "configured_osn_hosts", "dag_cid", "default_reader", "verify_mirror"]

@@ -11,7 +11,8 @@ Rows of a joined or home index (:func:`~etdb_explore.index.joined.join_homes`) d
 dataset: its ETDB files from IPFS when it has an ETDB record, else CaltechDATA's file links, else the portal's MRCs
 (OME-Zarr folders are read with ``open_pyramid``, not downloaded). An ETDB file that IPFS cannot give is fetched
 from the dataset's OSN folder instead. Bytes from OSN and the portal are not content-addressed: their manifest row
-carries the UnixFS CID recomputed with go-etdb's ``ipfs add`` settings and a ``content`` label – ``mirror-verified``
+carries the UnixFS CID recomputed with go-etdb's ``ipfs add`` settings (or Kubo's defaults, when those give the
+DAG's CID) and a ``content`` label – ``mirror-verified``
 only when that CID equals the one the ETDB record's DAG gives the file, else ``mirror-unverified`` (``rewritten``
 for the portal's files); ``report.unverified`` lists them. Such files are fetched whole again rather than resumed,
 since nothing can check a ``.part`` of them.
@@ -39,6 +40,7 @@ from etdb_explore.content.homes import (
     MIRROR_VERIFIED,
     REWRITTEN,
     HomeReader,
+    MirrorHasher,
     MirrorObject,
     dag_cid,
     default_reader,
@@ -46,7 +48,6 @@ from etdb_explore.content.homes import (
 from etdb_explore.datasets.localcheck import local_sha256
 from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError, UnsafePathError
-from etdb_explore.ipfs.build.importer import GO_ETDB, StreamHasher
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.records.kinds import normalize_kinds
@@ -360,7 +361,7 @@ class _Digests:
     disk)."""
 
     def __init__(self) -> None:
-        self.cid, self.sha256, self.md5 = StreamHasher(GO_ETDB), hashlib.sha256(), hashlib.md5()  # noqa: S324
+        self.cid, self.sha256, self.md5 = MirrorHasher(), hashlib.sha256(), hashlib.md5()
 
     def feed(self, chunk: bytes) -> None:
         self.cid.feed(chunk)
@@ -432,13 +433,13 @@ async def _fetch_http(client: Client, reader: HomeReader, item: _Planned, url: s
                 progress.bytes.update(len(chunk))
         if (problem := _mismatch(row, digests)) is not None:
             raise EtdbError(f"{url}: {problem} ({content}; kept as {part.name})")
-        cid = digests.cid.finish()
+        cid = digests.cid.finish(expected)
         if pinned is not None and cid != pinned:
             raise EtdbError(f"{url}: the mirror's bytes have CID {cid}, the set pins {pinned} (kept as {part.name})")
         os.replace(part, target)
         report.fetched.append(rel)
     else:
-        cid = digests.cid.finish()
+        cid = digests.cid.finish(expected)
     if content == MIRROR_UNVERIFIED and expected is not None and cid == expected:
         content = MIRROR_VERIFIED
     if content != MIRROR_VERIFIED:

@@ -15,6 +15,7 @@ lists every reason.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,7 @@ from etdb_explore.records.kinds import kind_from_name
 from etdb_explore.volumes.byteranges import ByteRanges
 
 VERIFY_BYTES = 256 << 20
+HOMES = ("etdb", "caltechdata", "czportal")  # the order homes are tried in
 HOME_TIMEOUT = 30.0
 
 
@@ -125,9 +127,11 @@ async def _portal(files: pd.DataFrame, subtype: str, reader: HomeReader, passed:
 
 
 async def choose_file(row: pd.Series, files: pd.DataFrame, subtype: str, suffixes: tuple[str, ...],
-                      client: Client, reader: HomeReader, verify_bytes: int = VERIFY_BYTES) \
-        -> tuple[ByteRanges, dict[str, Any]]:
-    """The best home's file of kind ``subtype`` for one dataset row (of a joined or home index).
+                      client: Client, reader: HomeReader, verify_bytes: int = VERIFY_BYTES,
+                      homes: Iterable[str] | None = None) -> tuple[ByteRanges, dict[str, Any]]:
+    """The best home's file of kind ``subtype`` for one dataset row (of a joined or home index), of ``homes``
+    only when given (:data:`HOMES` by default, in that order; a mirror file is still checked against the ETDB
+    DAG's CID).
 
     Returns:
         ``(file, read_from)``: the byte ranges and where they come from (``home``, ``content``, ``where``, and
@@ -135,17 +139,23 @@ async def choose_file(row: pd.Series, files: pd.DataFrame, subtype: str, suffixe
 
     Raises:
         EtdbError: no home can serve such a file (listing each reason).
+        ValueError: ``homes`` names an unknown home.
     """
+    wanted = HOMES if homes is None else tuple(homes)
+    if unknown := sorted(set(wanted) - set(HOMES)):
+        raise ValueError(f"unknown home {', '.join(map(repr, unknown))}; the homes are {', '.join(HOMES)}")
     passed: list[str] = []
-    etdb_files = _preferred(_home(files, "etdb"), subtype, suffixes)
-    chosen = await _ipfs(etdb_files, client, passed)
-    if chosen is None:
+    chosen = None
+    if "etdb" in wanted:
+        chosen = await _ipfs(_preferred(_home(files, "etdb"), subtype, suffixes), client, passed)
+    if chosen is None and "caltechdata" in wanted:
         chosen = await _mirror(row, files, _home(files, "etdb"), subtype, suffixes, client, reader, verify_bytes,
                                passed)
-    if chosen is None:
+    if chosen is None and "czportal" in wanted:
         chosen = await _portal(files, subtype, reader, passed)
     if chosen is None:
-        raise EtdbError(f"no home can give a {subtype} file of {row.get('txid')}: "
+        which = "no home" if homes is None else f"no home of {', '.join(wanted)}"
+        raise EtdbError(f"{which} can give a {subtype} file of {row.get('txid')}: "
                         + ("; ".join(passed) or "none lists one"))
     source, read_from = chosen
     read_from["passed_over"] = passed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,13 +94,14 @@ def _from_homes(files: pd.DataFrame) -> bool:
 
 
 def _choose(row: pd.Series, files: pd.DataFrame, subtype: str, suffixes: tuple[str, ...], client: Client,
-            reader: HomeReader | None) -> tuple[Any, dict[str, Any]]:
-    source, read_from = bridge.run(choose_file(row, files, subtype, suffixes, client, reader or default_reader()))
+            reader: HomeReader | None, homes: Iterable[str] | None) -> tuple[Any, dict[str, Any]]:
+    source, read_from = bridge.run(choose_file(row, files, subtype, suffixes, client, reader or default_reader(),
+                                               homes=homes))
     return source, {**_metadata(row), "read_from": read_from}
 
 
 def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None = None,
-                  reader: HomeReader | None = None) -> Volume:
+                  reader: HomeReader | None = None, homes: Iterable[str] | None = None) -> Volume:
     """A dataset's reconstruction as a lazy :class:`Volume` (only its header is read now).
 
     ``x``: a row of any Index's ``datasets`` (it opens from that Index), a txid or unique prefix (looked up in
@@ -107,8 +109,9 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
     spelling :func:`~etdb_explore.ipfs.formats.paths.parse_ipfs_path` reads. No index is ever loaded implicitly.
     A row of a joined or home index (``join_homes``, ``load_home``) opens from the best home that can serve it:
     verified IPFS first, then the OSN mirror, then the portal's rewritten MRC (see
-    :mod:`etdb_explore.volumes.homes`; ``reader`` reads those over HTTPS); ``metadata["read_from"]`` says which,
-    and whether its bytes are ``ipfs-verified``, ``mirror-verified``, ``mirror-unverified`` or ``rewritten``.
+    :mod:`etdb_explore.volumes.homes`; ``reader`` reads those over HTTPS; ``homes``, e.g. ``["czportal"]``, tries
+    only those, to compare the homes); ``metadata["read_from"]`` says which, and whether its bytes are
+    ``ipfs-verified``, ``mirror-verified``, ``mirror-unverified`` or ``rewritten``.
 
     Returns:
         The :class:`Volume`, with the dataset's row as ``metadata`` (empty for a path).
@@ -121,6 +124,7 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
         PathError, IsADirectoryError: the path does not resolve, or leads to a directory.
         BlockNotFoundError, SourceError, VerificationError: a block cannot be fetched truthfully.
         MrcError: the file's MRC header is bad (see :func:`~etdb_explore.volumes.header.read_header`).
+        ValueError: ``homes`` names an unknown home.
     """
     client = client or default_client()
     path = _ipfs_path(x)
@@ -128,7 +132,7 @@ def open_tomogram(x: Any, *, index: Index | None = None, client: Client | None =
         return Volume.open(client.file(path))
     row, files = _dataset(x, index)
     if _from_homes(files):
-        return Volume.open(*_choose(row, files, "reconstruction", (".rec", ".mrc", ".map"), client, reader))
+        return Volume.open(*_choose(row, files, "reconstruction", (".rec", ".mrc", ".map"), client, reader, homes))
     path = _pick(files, "reconstruction", (".rec", ".mrc", ".map"), "reconstruction", row["txid"])
     return Volume.open(client.file(path), _metadata(row))
 
@@ -173,10 +177,11 @@ async def _with_angles(volume: Volume, path: str, client: Client, row: pd.Series
 
 
 def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None = None,
-                    reader: HomeReader | None = None) -> TiltSeries:
+                    reader: HomeReader | None = None, homes: Iterable[str] | None = None) -> TiltSeries:
     """A dataset's tilt-series as a lazy :class:`TiltSeries`, with the angle of every image.
 
-    ``x`` as for :func:`open_tomogram` (a row of a joined or home index opens from the best home, as there).
+    ``x`` as for :func:`open_tomogram` (a row of a joined or home index opens from the best home of ``homes``, as
+    there).
     Angles come from a ``.rawtlt``/``.tlt`` file of the dataset on IPFS if there is one, else the MRC extended
     header, else the record's tiltMin/tiltMax/tiltStep.
 
@@ -195,7 +200,7 @@ def open_tiltseries(x: Any, *, index: Index | None = None, client: Client | None
         return bridge.run(_aopen_tiltseries(path, client, None, None))
     row, files = _dataset(x, index)
     if _from_homes(files):
-        source, metadata = _choose(row, files, "tiltseries", (".mrc", ".st", ".ali"), client, reader)
+        source, metadata = _choose(row, files, "tiltseries", (".mrc", ".st", ".ali"), client, reader, homes)
         volume = Volume.open(source, metadata)
         ipfs = files[files["home"].astype("string") == "etdb"]
         return bridge.run(_with_angles(volume, source.name, client, row, ipfs))

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mrcfile
 import numpy as np
 
 from etdb_explore.demo import DEMO_SIZES
 from etdb_explore.demo.build import DemoDataset, demo_record, make_dataset
+from etdb_explore.demo.homes import ARCHIVE, BUCKET, rewrite_mrc, write_omezarr
 from etdb_explore.index.index import Index
 from etdb_explore.ipfs.build.importer import GO_ETDB, add_bytes, add_directory
 from etdb_explore.ipfs.sources.store import LocalStore
@@ -32,8 +32,6 @@ from ..lab import LAB_KEY
 from .invenio_standin import invenio_record
 
 COMMUNITY = "0497183f-f3b1-483d-b8bb-133c731c939a"
-BUCKET = "ini210004tommorrell"
-ARCHIVE = "tomography_archive"
 SID, TILTID = "rr2014-01-14-5", "rra2014-01-14-5"
 RENC, SDSC = "https://renc.osn.xsede.org", "https://sdsc.osn.xsede.org"
 MESSY_TECHNICAL = (
@@ -86,36 +84,6 @@ class Homes:
         return out
 
 
-def _rewrite(source: Path, target: Path, label: str) -> np.ndarray:
-    """The portal's rewrite: a new MRC (float32, new header and label) of the same image data."""
-    with mrcfile.open(source, permissive=True) as mrc:
-        data = np.asarray(mrc.data, dtype=np.float32)
-        voxel = float(mrc.voxel_size.x)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with mrcfile.new(target, overwrite=True) as out:
-        out.set_data(data)
-        out.voxel_size = voxel
-        out.add_label(label)
-    return data
-
-
-def write_omezarr(path: Path, data: np.ndarray, voxel: float, levels: int = 3) -> None:
-    """An OME-Zarr v0.4 pyramid (zarr format 2) of ``data``: levels 0..levels-1, each binned by 2."""
-    import zarr
-
-    root = zarr.open_group(str(path), mode="w", zarr_format=2)
-    datasets = []
-    level = data
-    for n in range(levels):
-        root.create_array(str(n), data=level, chunks=tuple(min(32, s) for s in level.shape))
-        scale = voxel * 2 ** n
-        datasets.append({"path": str(n), "coordinateTransformations": [{"type": "scale", "scale": [scale] * 3}]})
-        level = level[: level.shape[0] // 2 * 2, : level.shape[1] // 2 * 2, : level.shape[2] // 2 * 2]
-        level = level.reshape(level.shape[0] // 2, 2, level.shape[1] // 2, 2, level.shape[2] // 2, 2).mean((1, 3, 5))
-    root.attrs["multiscales"] = [{"version": "0.4", "name": path.stem, "datasets": datasets,
-                                  "axes": [{"name": a, "type": "space", "unit": "angstrom"} for a in "zyx"]}]
-
-
 def build_homes(folder: Path) -> Homes:
     folder.mkdir(parents=True, exist_ok=True)
     store = LocalStore(folder / "ipfs-store")
@@ -166,9 +134,9 @@ def build_homes(folder: Path) -> Homes:
 
     portal_files = folder / "portal"
     run_dir = portal_files / "10112" / TILTID
-    ts = _rewrite(lab / f"rawdata/{SID}.mrc", run_dir / f"TiltSeries/{TILTID}.mrc", "portal rewrite")
+    ts = rewrite_mrc(lab / f"rawdata/{SID}.mrc", run_dir / f"TiltSeries/{TILTID}.mrc", "portal rewrite")
     tomo_name = next(p for p in (lab).rglob("*_full.rec"))
-    tomo = _rewrite(tomo_name, run_dir / f"Tomograms/100/{TILTID}.mrc", "portal rewrite")
+    tomo = rewrite_mrc(tomo_name, run_dir / f"Tomograms/100/{TILTID}.mrc", "portal rewrite")
     write_omezarr(run_dir / f"Tomograms/100/{TILTID}.zarr", tomo, 10.0)
     tables = {
         "datasets": [{"id": 10112, "title": "STIV infection of Sulfolobus solfataricus",

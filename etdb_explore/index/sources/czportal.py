@@ -132,11 +132,14 @@ class CzPortalSource:
                 ids = [r["id"] for r in chunk if isinstance(r.get("id"), int) and not isinstance(r["id"], bool)]
                 tilts = await self._all(session, TILTSERIES, "tiltseries", ids)
                 tomos = await self._all(session, TOMOGRAMS, "tomograms", ids)
-                self._rows(harvest, chunk, datasets, tilts, tomos)
+                self.add_rows(harvest, chunk, datasets, tilts, tomos)
         return harvest
 
-    def _rows(self, harvest: HomeHarvest, runs: list[dict], datasets: dict[Any, dict], tilts: list[dict],
-              tomos: list[dict]) -> None:
+    def add_rows(self, harvest: HomeHarvest, runs: list[dict], datasets: dict[Any, dict], tilts: list[dict],
+                 tomos: list[dict]) -> None:
+        """Add to ``harvest`` a dataset row per run and the file rows of its tilt series and tomograms, from the
+        objects the GraphQL API answers (``datasets`` by id); a run without an integer id or a name is a rejection.
+        """
         by_run: dict[Any, tuple[list[dict], list[dict]]] = {}
         for item in tilts:
             by_run.setdefault(item.get("runId"), ([], []))[0].append(item)
