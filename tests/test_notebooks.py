@@ -17,7 +17,8 @@ PLOTS = re.compile(r"\.plot_\w+\(|\bplt\.|\.imshow\(")  # a cell with these must
 LIVE_SETTING = re.compile(r"^LIVE = False\b", re.MULTILINE)
 # notebooks that read the ETDB and switch to the live one with their LIVE setting; 04 publishes, and publishing for
 # real (a funded key, a FLO node) is not a one-line switch
-READ_THE_ETDB = {"01-explore-the-index.ipynb", "02-stream-a-tomogram.ipynb", "03-pull-a-benchmark-set.ipynb"}
+READ_THE_ETDB = {"01-explore-the-index.ipynb", "02-stream-a-tomogram.ipynb", "03-pull-a-benchmark-set.ipynb",
+                 "05-where-the-data-live.ipynb"}
 
 
 def read(path: Path):
