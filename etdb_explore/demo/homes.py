@@ -59,9 +59,10 @@ BUILD_VERSION = 1
 class LoopbackServer:
     """An aiohttp application on 127.0.0.1 at a free port: ``async with`` it, or ``start()``/``close()`` it from
     plain code (it then runs on the I/O loop). Subclasses add their routes in :meth:`routes`; ``url`` is the base
-    URL once started."""
+    URL (ending with ``url_path``) once started."""
 
     url = ""
+    url_path = ""
 
     def routes(self, app: web.Application) -> None:
         """Add the server's routes to ``app``."""
@@ -73,7 +74,7 @@ class LoopbackServer:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}{self.url_path}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
