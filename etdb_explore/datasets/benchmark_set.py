@@ -3,7 +3,7 @@
     bset = BenchmarkSet.freeze(idx, kinds=["reconstructions"], name="vc-recs", species="Vibrio cholerae",
                                license="CC-BY-4.0")             # the filters are applied, and recorded
     bset.save("vc-recs.json"); bset = BenchmarkSet.load("vc-recs.json")
-    bset.materialize("data/"); bset.verify("data/")          # every file's CID recomputed from the local bytes
+    bset.materialize("data/"); bset.verify("data/")          # every local byte checked against its CID again
     bset.croissant()                                         # Croissant 1.0 JSON-LD for ML tooling
     for meta, vol in bset.volumes(): ...
     results = bset.map(fn, dask_client=dask_client)         # each worker streams its own data
@@ -25,6 +25,7 @@ import html
 import inspect
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +45,7 @@ from etdb_explore.content.homes import (
 )
 from etdb_explore.datasets.croissant import croissant_document
 from etdb_explore.datasets.download import HTTP_PIECE, DownloadReport, fetch_files, select_files
-from etdb_explore.datasets.localcheck import local_digests, local_sha256
+from etdb_explore.datasets.localcheck import file_sha256, local_digests, local_sha256
 from etdb_explore.datasets.safepaths import SafeRoot
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.index import Index
@@ -132,6 +133,8 @@ class BenchmarkSet:
     searched: int = 0
     frozen: str = ""
     unsigned: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (CID, sha256) pairs whose sha256 this object took of bytes checked against the CID: never loaded, never saved
+    _proven: set[tuple[str, str]] = field(default_factory=set, init=False, compare=False)
 
     # ---- freezing -----------------------------------------------------------------------------------------------
 
@@ -328,14 +331,20 @@ class BenchmarkSet:
             [r | {"txid": t} for t, r in self.unsigned.items()]
         report = bridge.run(fetch_files(files, records, dest, workers, client, progress, reader))
         self._note_sha256(report.sha256)
+        cids = {f.path: f.cid for f in self.files}
+        self._proven.update((cids[path], digest) for path, digest in report.sha256.items()
+                            if cids.get(path) and path not in report.unverified)  # digests of CID-checked bytes
         return report
 
-    def verify(self, dest: str | Path) -> dict[str, str]:
+    def verify(self, dest: str | Path, *, workers: int = 4) -> dict[str, str]:
         """Problems of a local copy (missing, wrong size, CID mismatch), by path; empty when all is well.
 
-        Each file's CID is recomputed from the local bytes with Kubo's profile of its frozen CID; its sha256,
-        computed in the same read, is noted in the set (or, when the set has one, must equal it). A file without a
-        CID (see :attr:`unverified`) is checked against its size, its md5 and its sha256 where the set has them.
+        Every file's bytes are read again, ``workers`` files at once. Each file's CID is recomputed from them with
+        Kubo's profile of its frozen CID; its sha256, computed in the same read, is noted in the set (or, when the
+        set has one, must equal it). A file whose sha256 this set object itself took of bytes checked against the
+        frozen CID (by :meth:`materialize` or an earlier full check) is checked by that sha256 alone: equal digests
+        mean equal bytes, so the CID holds as surely, in one pass instead of two. A file without a CID (see
+        :attr:`unverified`) is checked against its size, its md5 and its sha256 where the set has them.
 
         Returns:
             ``{path: problem}``.
@@ -344,30 +353,39 @@ class BenchmarkSet:
             UnsafePathError: a frozen path would leave ``dest`` (a tampered set file).
             OSError: a local file cannot be read.
         """
-        problems, found = {}, {}
         root = SafeRoot(dest)
-        for f in self.files:
-            local = root.join(f.path)
-            if not local.is_file():
-                problems[f.path] = "missing" if not local.exists() else "not a regular file"
-            elif local.stat().st_size != f.size:
-                problems[f.path] = f"size {local.stat().st_size}, expected {f.size}"
-            elif not f.cid:
-                sha256, md5 = local_digests(local)
-                if f.md5 and md5 != f.md5:
-                    problems[f.path] = f"md5 {md5} differs from the {f.md5} its home gives ({f.content})"
-                elif f.sha256 and sha256 != f.sha256:
-                    problems[f.path] = f"sha256 {sha256} differs from the set's {f.sha256} ({f.content})"
-                else:
-                    found[f.path] = sha256
-            elif (digest := local_sha256(local, CID.decode(f.cid))) is None:
-                problems[f.path] = f"content does not match CID {f.cid}"
-            elif f.sha256 and digest != f.sha256:
-                problems[f.path] = f"sha256 {digest} differs from the set's {f.sha256}"
-            else:
-                found[f.path] = digest
+        targets = [root.join(f.path) for f in self.files]
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="etdb-verify") as pool:
+            results = list(pool.map(self._check, self.files, targets))
+        problems = {f.path: problem for f, (problem, _) in zip(self.files, results) if problem}
+        found = {f.path: digest for f, (_, digest) in zip(self.files, results) if digest}
         self._note_sha256(found)
+        self._proven.update((f.cid, found[f.path]) for f in self.files if f.cid and f.path in found)
         return problems
+
+    def _check(self, f: FrozenFile, local: Path) -> tuple[str | None, str | None]:
+        """(problem, None) for a local file that is not ``f``, else (None, its sha256); run in a worker thread."""
+        if not local.is_file():
+            return ("missing" if not local.exists() else "not a regular file"), None
+        size = local.stat().st_size
+        if size != f.size:
+            return f"size {size}, expected {f.size}", None
+        if not f.cid:
+            sha256, md5 = local_digests(local)
+            if f.md5 and md5 != f.md5:
+                return f"md5 {md5} differs from the {f.md5} its home gives ({f.content})", None
+            if f.sha256 and sha256 != f.sha256:
+                return f"sha256 {sha256} differs from the set's {f.sha256} ({f.content})", None
+            return None, sha256
+        if (f.cid, f.sha256) in self._proven:
+            digest = file_sha256(local)
+            return (None, digest) if digest == f.sha256 else (f"content does not match CID {f.cid}", None)
+        digest = local_sha256(local, CID.decode(f.cid))
+        if digest is None:
+            return f"content does not match CID {f.cid}", None
+        if f.sha256 and digest != f.sha256:
+            return f"sha256 {digest} differs from the set's {f.sha256}", None
+        return None, digest
 
     def _note_sha256(self, digests: dict[str, str]) -> None:
         self.files = [replace(f, sha256=digests[f.path]) if not f.sha256 and f.path in digests else f

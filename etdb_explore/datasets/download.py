@@ -47,6 +47,7 @@ from etdb_explore.content.homes import (
 )
 from etdb_explore.datasets.localcheck import local_sha256
 from etdb_explore.datasets.safepaths import SafeRoot
+from etdb_explore.datasets.writer import BatchWriter
 from etdb_explore.errors import EtdbError, UnsafePathError
 from etdb_explore.ipfs.dag.local import matching_prefix
 from etdb_explore.ipfs.formats.cid import CID
@@ -311,11 +312,11 @@ async def _fetch(client: Client, item: _Planned, manifest: dict[str, dict[str, s
         offset = await matching_prefix(client.reader, cid, fh, on_disk, digest) if on_disk else 0
         fh.truncate(offset)
         progress.bytes.update(offset)
-        async for chunk in client.reader.iter_range(cid, offset, size):
-            fh.write(chunk)  # page-cache writes and hashing in place: cheaper here than a thread hop per batch
-            digest.update(chunk)
-            report.bytes += len(chunk)
-            progress.bytes.update(len(chunk))
+        async with BatchWriter(fh, [digest.update]) as out:  # written and hashed in a thread, off the event loop
+            async for chunk in client.reader.iter_range(cid, offset, size):
+                await out.write(chunk)
+                report.bytes += len(chunk)
+                progress.bytes.update(len(chunk))
         written = fh.tell()
     if written != size:
         raise EtdbError(f"{rel}: {written} bytes written for a file of {size} ({cid})")
@@ -425,12 +426,12 @@ async def _fetch_http(client: Client, reader: HomeReader, item: _Planned, url: s
         digests = _Digests()
         with _open_part(part) as fh:
             fh.truncate(0)
-            for start in range(0, size, HTTP_PIECE):
-                chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
-                fh.write(chunk)
-                digests.feed(chunk)
-                report.bytes += len(chunk)
-                progress.bytes.update(len(chunk))
+            async with BatchWriter(fh, [digests.feed], HTTP_PIECE) as out:  # written and hashed in a thread
+                for start in range(0, size, HTTP_PIECE):
+                    chunk = await reader.read(url, start, min(size, start + HTTP_PIECE))
+                    await out.write(chunk)
+                    report.bytes += len(chunk)
+                    progress.bytes.update(len(chunk))
         if (problem := _mismatch(row, digests)) is not None:
             raise EtdbError(f"{url}: {problem} ({content}; kept as {part.name})")
         cid = digests.cid.finish(expected)

@@ -9,6 +9,8 @@ from typing import Any
 from etdb_explore.ipfs.build.importer import GO_ETDB, KUBO_CIDV1, KUBO_DEFAULT, Profile, add_stream
 from etdb_explore.ipfs.formats.cid import CID
 
+READ_PIECE = 1 << 20
+
 
 def kubo_profile(cid: CID) -> Profile:
     """The profile of ``ipfs add`` that makes CIDs of ``cid``'s version: Kubo's default for CIDv0, ``--cid-version
@@ -31,6 +33,31 @@ class _Hashing:
         data = self.fh.read(size)
         self.digest.update(data)
         return data
+
+
+def _read_into(path: str | Path, *digests: Any) -> None:
+    """Feed the bytes of the local file ``path`` to each of ``digests``, read in large pieces into one buffer (the
+    hashing releases the GIL)."""
+    buffer = bytearray(READ_PIECE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            for digest in digests:
+                digest.update(view[:n])
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of the local file ``path``.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    _read_into(path, digest)
+    return digest.hexdigest()
 
 
 def local_sha256(path: str | Path, cid: CID) -> str | None:
@@ -62,8 +89,5 @@ def local_digests(path: str | Path) -> tuple[str, str]:
         OSError: the file cannot be read.
     """
     sha, md5 = hashlib.sha256(), hashlib.md5()  # the md5 a home gives, compared
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-            md5.update(chunk)
+    _read_into(path, sha, md5)
     return sha.hexdigest(), md5.hexdigest()

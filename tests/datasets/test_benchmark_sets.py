@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from etdb_explore.content.client import Client
 from etdb_explore.datasets.benchmark_set import BenchmarkSet, BenchmarkSetError, EmptySelectionError
 from etdb_explore.errors import EtdbError
+from etdb_explore.ipfs.build.importer import Profile
+from etdb_explore.ipfs.sources.store import LocalStore
+from tests.lab import lab_index
 
 VIBRIO = {"species": "Vibrio cholerae", "tilt_range": (-57, 57)}
 
@@ -160,3 +165,34 @@ def test_a_manifest_cut_short_by_a_kill_is_read_and_rewritten(demo, remote, tmp_
     assert len(read_manifest(tmp_path / "data")) == len(bset.files) - 1
     assert bset.materialize(tmp_path / "data", client=remote, progress=False).ok
     assert manifest.read_text() == whole
+
+
+MIB_CHUNKS = Profile(raw_leaves=True, chunk_size=1 << 20)  # ipfs add --chunker=size-1048576 --raw-leaves
+
+
+def _volume(ds, folder):
+    """A 1.5 MiB reconstruction of random bytes."""
+    (folder / "3dimage").mkdir(parents=True)
+    (folder / "3dimage" / f"{ds.sid}.rec").write_bytes(np.random.default_rng(ds.seed).bytes(3 << 19))
+    return [{"fname": f"3dimage/{ds.sid}.rec", "fsize": 3 << 19, "type": "tomogram", "subtype": "reconstruction"}]
+
+
+def test_verify_after_materialize_checks_each_file_by_its_proven_sha256(remote, tmp_path, tmp_path_factory):
+    """Files added with 1 MiB chunks, which neither Kubo's default profiles nor go-etdb's rebuild from the bytes:
+    once materialize has checked their bytes against the CIDs, verify checks each file by the sha256 of those bytes,
+    in one pass, and still finds a byte changed on disk."""
+    store = LocalStore(tmp_path_factory.getbasetemp() / "data" / "etdb-explore" / "store")  # what gateway serves
+    lab = lab_index(store, tmp_path / "lab", _volume, count=2, profile=MIB_CHUNKS)
+    bset = BenchmarkSet.freeze(lab, client=remote)
+    assert all(f.cid.startswith("Qm") for f in bset.files) and len(bset.files) == 2
+    assert bset.materialize(tmp_path / "data", client=remote, progress=False).ok
+    assert bset.verify(tmp_path / "data", workers=2) == {}
+    victim = bset.files[1]
+    raw = bytearray((tmp_path / "data" / victim.path).read_bytes())
+    raw[len(raw) // 2] ^= 1  # same size, one bit
+    (tmp_path / "data" / victim.path).write_bytes(bytes(raw))
+    assert bset.verify(tmp_path / "data") == {victim.path: f"content does not match CID {victim.cid}"}
+    forged = BenchmarkSet.load(bset.save(tmp_path / "set.json"))  # sha256s read from a file prove nothing
+    forged.files = [replace(f, sha256=hashlib.sha256(bytes(raw)).hexdigest()) if f.path == victim.path else f
+                    for f in forged.files]
+    assert victim.path in forged.verify(tmp_path / "data")
