@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,12 +161,20 @@ def add_stream(stream: BinaryIO, profile: Profile = KUBO_DEFAULT, sink: BlockSin
     emit = sink.put if sink is not None else (lambda cid, block: None)
     builder = _BalancedBuilder(profile, emit)
     offset = 0
-    with ThreadPoolExecutor(2) as pool:
+    pool: ThreadPoolExecutor | None = None  # made for a file of two chunks or more: a small file costs no threads
+    try:
         batch: list[bytes] = []
+
+        def leaves() -> Iterable[tuple[Entry, bytes]]:
+            nonlocal pool
+            if len(batch) < 2:
+                return [_leaf_entry(profile, c) for c in batch]
+            pool = pool or ThreadPoolExecutor(2)
+            return pool.map(lambda c: _leaf_entry(profile, c), batch)
 
         def flush() -> None:
             nonlocal offset
-            for chunk, (entry, block) in zip(batch, pool.map(lambda c: _leaf_entry(profile, c), batch)):
+            for chunk, (entry, block) in zip(batch, leaves()):
                 if sink is not None:
                     if nocopy_path is not None and chunk:
                         sink.put_ref(entry.cid, nocopy_path, offset, len(chunk))
@@ -183,6 +191,9 @@ def add_stream(stream: BinaryIO, profile: Profile = KUBO_DEFAULT, sink: BlockSin
             if len(batch) == BATCH_CHUNKS:
                 flush()
         flush()
+    finally:
+        if pool is not None:
+            pool.shutdown()
     root = builder.finish()
     return Added(root.cid, root.filesize, root.tsize)
 
