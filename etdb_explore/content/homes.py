@@ -6,7 +6,8 @@ Their bytes cannot be checked against a CID on the way in, so they are labelled,
 - ``mirror-unverified``: copies of the lab's files on OSN, read as they are;
 - ``mirror-verified``: an OSN file whose UnixFS CID, recomputed with go-etdb's ``ipfs add`` settings (raw leaves,
   CIDv0 nodes: :data:`~etdb_explore.ipfs.build.importer.GO_ETDB`) or Kubo's defaults (:data:`MIRROR_PROFILES`),
-  equals the CID the ETDB record's DAG gives it (:func:`verify_mirror`);
+  equals the CID the ETDB record's DAG gives it (:func:`verify_mirror`), or every leaf a read touches hashes to the
+  DAG's leaf (:class:`LeafCheckedFile`, for ranged reads of large files);
 - ``rewritten``: the portal's new MRC files and OME-Zarr pyramids, made from the lab's files (never ETDB bytes).
 
 OSN is read path-style (``https://<host>/<bucket>/<key>``) on a list of hosts, the first that answers serving: the
@@ -31,6 +32,8 @@ import aiohttp
 from etdb_explore.content.client import Client
 from etdb_explore.errors import EtdbError, SourceError
 from etdb_explore.ipfs.build.importer import GO_ETDB, KUBO_DEFAULT, StreamHasher
+from etdb_explore.ipfs.dag.local import verified_range
+from etdb_explore.ipfs.dag.reader import UnixFSReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import parse_ipfs_path
 from etdb_explore.util import bridge
@@ -266,6 +269,32 @@ class HttpFile:
         return await bridge.arun(self.reader.read(self.url, start, end))
 
 
+class LeafCheckedFile(HttpFile):
+    """A mirror file read range by range, every leaf a read touches checked against the ETDB DAG of ``cid`` before
+    its bytes are used (:func:`~etdb_explore.ipfs.dag.local.verified_range`): ``mirror-verified`` without reading
+    the whole file first. Only the DAG's interior nodes come from IPFS (through ``ipfs``)."""
+
+    def __init__(self, reader: HomeReader, url: str, size: int, ipfs: UnixFSReader, cid: CID) -> None:
+        super().__init__(reader, url, size, MIRROR_VERIFIED)
+        self.ipfs = ipfs
+        self.cid = cid
+
+    async def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the file, each leaf checked (from any event loop).
+
+        Returns:
+            The bytes.
+
+        Raises:
+            VerificationError: the mirror's bytes of a leaf differ from the DAG's (naming the leaf).
+            SourceError: no host delivered them; EtdbError: a node of the DAG is unavailable.
+        """
+        async def fetch(a: int, b: int) -> bytes:
+            return await self.reader.read(self.url, a, b)
+
+        return await bridge.arun(verified_range(self.ipfs, self.cid, start, min(end, self.size), fetch))
+
+
 async def verify_mirror(file: HttpFile, expected: CID) -> bool:
     """Whether a mirror file's UnixFS CID, recomputed with go-etdb's ``ipfs add`` settings or Kubo's defaults, is
     ``expected``; when it is, ``file.content`` becomes :data:`MIRROR_VERIFIED`. The whole file is read, in 4 MiB
@@ -315,4 +344,4 @@ def default_reader() -> HomeReader:
     return _default
 
 
-__all__ = ["HomeReader", "HttpFile", "MirrorHasher", "MirrorObject", "configured_osn_hosts", "dag_cid", "default_reader", "verify_mirror"]
+__all__ = ["HomeReader", "HttpFile", "LeafCheckedFile", "MirrorHasher", "MirrorObject", "configured_osn_hosts", "dag_cid", "default_reader", "verify_mirror"]

@@ -4,7 +4,8 @@ then the portal's rewritten files; the choice is returned to be shown (``Volume.
 1. ``etdb``: the ETDB record's IPFS path, every byte verified against its CID (``ipfs-verified``);
 2. ``caltechdata``: the lab's file on the Open Storage Network (the record's ``mirror_url`` folder, listed, or a
    file link), its size checked against the ETDB record's; ``mirror-verified`` when its recomputed CID equals the
-   ETDB DAG's (checked for files up to ``verify_bytes`` whose CID the DAG's directories give), else
+   ETDB DAG's (checked whole for files up to ``verify_bytes`` whose CID the DAG's directories give; a larger file
+   whose DAG's nodes can be fetched is checked leaf by leaf as it is read, a differing leaf an error), else
    ``mirror-unverified``;
 3. ``czportal``: the portal's MRC (``rewritten``: a new file made from the lab's, never ETDB bytes).
 
@@ -27,6 +28,7 @@ from etdb_explore.content.homes import (
     REWRITTEN,
     HomeReader,
     HttpFile,
+    LeafCheckedFile,
     dag_cid,
     verify_mirror,
 )
@@ -69,6 +71,15 @@ async def _expected(etdb_files: pd.DataFrame, key: str, client: Client) -> tuple
     return None, None
 
 
+async def _has_node(client: Client, cid: Any) -> bool:
+    """Whether the root node of file ``cid`` can be fetched (so its leaves can be checked read by read)."""
+    try:
+        await asyncio.wait_for(client.reader.node(cid), HOME_TIMEOUT)
+    except (EtdbError, OSError, asyncio.TimeoutError):
+        return False
+    return True
+
+
 async def _mirror(row: pd.Series, files: pd.DataFrame, etdb_files: pd.DataFrame, subtype: str,
                   suffixes: tuple[str, ...], client: Client, reader: HomeReader, verify_bytes: int,
                   passed: list[str]) -> tuple[ByteRanges, dict] | None:
@@ -98,7 +109,10 @@ async def _mirror(row: pd.Series, files: pd.DataFrame, etdb_files: pd.DataFrame,
             continue
         file = HttpFile(reader, url, size, MIRROR_UNVERIFIED)
         note = "no ETDB CID to check against" if cid is None else "larger than verify_bytes"
-        if cid is not None and size <= verify_bytes:
+        if cid is not None and size > verify_bytes and await _has_node(client, cid):
+            file, note = LeafCheckedFile(reader, url, size, client.reader, cid), \
+                "each read checked leaf by leaf against the ETDB DAG"
+        elif cid is not None and size <= verify_bytes:
             try:
                 note = "CID matches the ETDB DAG" if await verify_mirror(file, cid) else \
                     f"CID differs from the ETDB DAG's {cid}"

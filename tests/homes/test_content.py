@@ -108,3 +108,43 @@ async def test_portal_when_ipfs_and_osn_fail(homes, stands, tmp_path):
         with pytest.raises(EtdbError, match="no home can give a reconstruction"):
             await opened(open_tomogram, "czportal:5002", client=client, reader=reader)
     await reader.close()
+
+
+async def test_large_mirror_files_are_checked_leaf_by_leaf_as_they_are_read(homes, stands, tmp_path):
+    """A file larger than verify_bytes whose DAG nodes can be fetched: ranged reads from OSN, each leaf they touch
+    checked against the DAG (no whole-file read first), so they are labelled verified; a changed leaf is an error."""
+    from etdb_explore.errors import VerificationError
+    from etdb_explore.util import bridge
+    from etdb_explore.volumes.homes import choose_file
+    from etdb_explore.volumes.volume import Volume
+
+    osn, idx, _ = stands
+    row = idx.datasets[idx.datasets["canonical_id"] == TILTID].iloc[0]
+    files = idx.files[idx.files["txid"] == row["txid"]]
+    suffixes = (".rec", ".mrc", ".map")
+    with Client(store=dag_only_store(homes.store, tmp_path / "dag"), gateways=False) as client:
+        reader = HomeReader([osn.url])
+        source, read_from = await asyncio.to_thread(bridge.run, choose_file(
+            row, files, "reconstruction", suffixes, client, reader, verify_bytes=0))
+        assert read_from["content"] == "mirror-verified" and "leaf by leaf" in read_from["check"]
+        vol = await asyncio.to_thread(Volume.open, source)
+        assert np.array_equal(await asyncio.to_thread(np.asarray, vol), expected_tomogram(homes))
+        gets = [r for r in osn.requests if r[0] == "GET" and "_full.rec" in r[1]]
+        assert gets and all(r[2] for r in gets)  # ranged reads only
+        await reader.close()
+
+        tampered = tmp_path / "osn"
+        shutil.copytree(homes.osn_root, tampered)
+        rec = next(tampered.rglob("*_full.rec"))
+        data = bytearray(rec.read_bytes())
+        data[-1] ^= 0xFF
+        rec.write_bytes(bytes(data))
+        async with S3StandIn(tampered) as bad:
+            bad_reader = HomeReader([bad.url])
+            source, read_from = await asyncio.to_thread(bridge.run, choose_file(
+                row, files, "reconstruction", suffixes, client, bad_reader, verify_bytes=0))
+            vol = await asyncio.to_thread(Volume.open, source)
+            assert await asyncio.to_thread(lambda: vol[0]) is not None  # the first sections are intact
+            with pytest.raises(VerificationError, match="do not hash to leaf"):
+                await asyncio.to_thread(lambda: vol[vol.shape[0] - 1])
+            await bad_reader.close()
