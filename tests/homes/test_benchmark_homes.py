@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -19,20 +18,11 @@ from etdb_explore.index.sources.caltechdata import CaltechDataSource
 from .fixture import COMMUNITY, SID, TILTID
 from .invenio_standin import InvenioStandIn
 from .s3_standin import S3StandIn, dead_url
-from .test_content import dag_only_store, expected_tomogram
+from .test_content import dag_only_store, expected_tomogram, tampered_osn
 
 
 def run(fn, *args, **kw):
     return asyncio.to_thread(fn, *args, **kw)
-
-
-def tampered_osn(homes, folder):
-    shutil.copytree(homes.osn_root, folder)
-    rec = next(folder.rglob("*_full.rec"))
-    data = bytearray(rec.read_bytes())
-    data[-1] ^= 0xFF
-    rec.write_bytes(bytes(data))
-    return folder
 
 
 async def test_a_set_of_joined_rows_pins_ipfs_files_and_checks_the_mirror_against_them(homes, stands, tmp_path):

@@ -30,6 +30,16 @@ def dag_only_store(full: LocalStore, folder) -> LocalStore:
     return store
 
 
+def tampered_osn(homes, folder):
+    """A copy of the OSN folder whose tomogram has its last byte changed."""
+    shutil.copytree(homes.osn_root, folder)
+    rec = next(folder.rglob("*_full.rec"))
+    data = bytearray(rec.read_bytes())
+    data[-1] ^= 0xFF
+    rec.write_bytes(bytes(data))
+    return folder
+
+
 def expected_tomogram(homes) -> np.ndarray:
     path = next((homes.folder / "lab" / SID).rglob("*_full.rec"))
     with mrcfile.open(path) as mrc:
@@ -78,13 +88,7 @@ async def test_mirror_unverified_without_a_dag_and_when_bytes_differ(homes, stan
         vol = await opened(open_tomogram, row, client=client, reader=reader)
         assert vol.metadata["read_from"]["content"] == "mirror-unverified"
         assert vol.metadata["read_from"]["check"] == "no ETDB CID to check against"
-    tampered = tmp_path / "osn"
-    shutil.copytree(homes.osn_root, tampered)
-    rec = next(tampered.rglob("*_full.rec"))
-    data = bytearray(rec.read_bytes())
-    data[-1] ^= 0xFF
-    rec.write_bytes(bytes(data))
-    async with S3StandIn(tampered) as bad:
+    async with S3StandIn(tampered_osn(homes, tmp_path / "osn")) as bad:
         bad_reader = HomeReader([bad.url])
         with Client(store=dag_only_store(homes.store, tmp_path / "dag"), gateways=False) as client:
             vol = await opened(open_tomogram, row, client=client, reader=bad_reader)
@@ -133,13 +137,7 @@ async def test_large_mirror_files_are_checked_leaf_by_leaf_as_they_are_read(home
         assert gets and all(r[2] for r in gets)  # ranged reads only
         await reader.close()
 
-        tampered = tmp_path / "osn"
-        shutil.copytree(homes.osn_root, tampered)
-        rec = next(tampered.rglob("*_full.rec"))
-        data = bytearray(rec.read_bytes())
-        data[-1] ^= 0xFF
-        rec.write_bytes(bytes(data))
-        async with S3StandIn(tampered) as bad:
+        async with S3StandIn(tampered_osn(homes, tmp_path / "osn")) as bad:
             bad_reader = HomeReader([bad.url])
             source, read_from = await asyncio.to_thread(bridge.run, choose_file(
                 row, files, "reconstruction", suffixes, client, bad_reader, verify_bytes=0))
