@@ -197,17 +197,26 @@ class _Rows:
         return None if at is None else self.frame.iloc[at]
 
 
+def _formatted(values: np.ndarray) -> np.ndarray:
+    """Numbers as ``:g`` text, each distinct value formatted once."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    return np.array([f"{v:g}" for v in unique], dtype=object)[inverse.reshape(-1)]
+
+
 def _conflicts(joined: pd.DataFrame, parts: dict[str, _Aligned]) -> list[str | None]:
     """Per joined row, the disagreements between homes, as text."""
-    notes: list[list[str]] = [[] for _ in range(len(joined))]
+    texts = []
 
     def compare(column: str, a: str, b: str, b_column: str | None = None, tolerance: float = 0.0,
                 relative: float = 0.0) -> None:
         x = parts[a][column].to_numpy(dtype="float64", na_value=np.nan)
         y = parts[b][b_column or column].to_numpy(dtype="float64", na_value=np.nan)
         differ = np.abs(x - y) > np.maximum(tolerance, relative * np.abs(x))
-        for i in np.flatnonzero(differ):
-            notes[i].append(f"{column}: {a} {x[i]:g} vs {b} {b_column or column} {y[i]:g}")
+        if differ.any():
+            text = np.full(len(x), None, dtype=object)
+            text[differ] = f"{column}: {a} " + _formatted(x[differ]) + f" vs {b} {b_column or column} " + \
+                _formatted(y[differ])
+            texts.append(text)
 
     for column in ("tilt_min", "tilt_max", "tilt_step"):
         compare(column, "etdb", "caltechdata", tolerance=TOLERANCE[column])
@@ -215,7 +224,7 @@ def _conflicts(joined: pd.DataFrame, parts: dict[str, _Aligned]) -> list[str | N
     compare("dosage", "etdb", "caltechdata", relative=0.05)
     compare("dosage", "etdb", "czportal", "total_flux", relative=0.05)
     compare("ncbi_taxid", "etdb", "czportal")
-    return ["; ".join(n) if n else None for n in notes]
+    return _join_text("; ", *texts) if texts else [None] * len(joined)
 
 
 class _Aligned:
@@ -246,8 +255,28 @@ class _Aligned:
         return self._taken[column]
 
 
+def _coalesce_categories(column: str, parts: list[_Aligned], rows: int) -> pd.Series:
+    """:func:`_coalesce` of a category column, on the codes: each home's categories mapped into their union."""
+    codes = np.full(rows, -1, dtype=np.int64)
+    union = pd.Index([], dtype=object)
+    for part in parts:
+        if column not in part:
+            continue
+        values = part.frame[column]
+        values = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+        categories = pd.Index(values.cat.categories.astype(object))
+        union = union.append(categories.difference(union, sort=False)) if len(categories) else union
+        mapped = np.append(union.get_indexer(categories), -1)  # code -1 (missing) stays -1
+        own = values.cat.codes.to_numpy().astype(np.int64)
+        taken = np.where(part.position >= 0, mapped[own[np.maximum(part.position, 0)]] if len(own) else -1, -1)
+        codes = np.where(codes < 0, taken, codes)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=union))
+
+
 def _coalesce(column: str, dtype: str, parts: list[_Aligned], rows: int) -> pd.Series:
     """The first home's value of ``column`` that is not missing, in the order of ``parts``, as ``dtype``."""
+    if dtype == "category":
+        return _coalesce_categories(column, parts, rows)
     out = None
     for part in parts:
         if column not in part:
@@ -256,11 +285,11 @@ def _coalesce(column: str, dtype: str, parts: list[_Aligned], rows: int) -> pd.S
         if out is None:
             out = values
             continue
-        missing = out.isna().to_numpy()
-        if missing.any():
+        fill = out.isna().to_numpy() & values.notna().to_numpy()
+        if fill.any():
             if out.dtype != values.dtype:
                 out, values = out.astype(object), values.astype(object)
-            out = out.where(~missing, values)
+            out = out.where(~fill, values)
     return (out if out is not None else pd.Series([None] * rows, dtype=object)).astype(dtype)
 
 
@@ -337,9 +366,12 @@ def _joined_files(keys: pd.DataFrame, *homes: Index | None) -> pd.DataFrame:
     for name, index, column in zip(HOMES, homes, ("etdb_txid", "caltechdata_key", "czportal_key")):
         if index is None or index.files.empty:
             continue
-        owner = dict(zip(keys[column].dropna(), joined_txid[keys[column].notna()]))
+        present = keys[column].notna().to_numpy()
+        position = pd.Index(keys[column][present].to_numpy(dtype=object)).get_indexer(
+            index.files["txid"].to_numpy(dtype=object, na_value=None))
+        owners = np.append(joined_txid[present].to_numpy(dtype=object), None)  # position -1: no joined row
         files = index.files.copy()
-        files["txid"] = files["txid"].map(owner).astype("string")
+        files["txid"] = pd.array(owners[position], dtype="string")
         if name == "etdb":
             files["home"], files["content"] = "etdb", "ipfs"
         frames.append(files.astype({c: object for c in files.columns if str(files[c].dtype) == "category"}))
