@@ -126,11 +126,11 @@ def _agree(etdb: pd.Series, other: pd.Series) -> list[str]:
     return out
 
 
-def _archive(caltech: pd.DataFrame, portal: pd.DataFrame) -> pd.DataFrame:
+def _archive(caltech: _Rows, portal: _Rows) -> pd.DataFrame:
     """One row per archive id: the CaltechDATA and portal rows (``c_``/``p_`` keys) side by side."""
     frames = []
-    for home, frame in (("caltechdata", caltech), ("czportal", portal)):
-        ids = canon_ids(frame["tiltid"])
+    for home, rows in (("caltechdata", caltech), ("czportal", portal)):
+        frame, ids = rows.frame, rows.ids
         part = pd.DataFrame({"canonical_id": ids, f"{home}_key": frame["txid"], f"{home}_id": frame["tiltid"]})
         frames.append(part.dropna(subset=["canonical_id"]).drop_duplicates("canonical_id"))
     return frames[0].merge(frames[1], on="canonical_id", how="outer")
@@ -187,13 +187,15 @@ class _Rows:
     """An archive home's rows by canonical id, each made into a Series only when a tie-break asks for it."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        ids = canon_ids(frame["tiltid"])
-        keep = ids.notna() & ~ids.duplicated()
         self.frame = frame
-        self.position = dict(zip(ids[keep], np.flatnonzero(keep.to_numpy())))
+        self.ids = canon_ids(frame["tiltid"])
+        self._position: dict[str, int] | None = None
 
     def get(self, canonical_id: str) -> pd.Series | None:
-        at = self.position.get(canonical_id)
+        if self._position is None:  # made on the first tie-break
+            keep = self.ids.notna() & ~self.ids.duplicated()
+            self._position = dict(zip(self.ids[keep], np.flatnonzero(keep.to_numpy())))
+        at = self._position.get(canonical_id)
         return None if at is None else self.frame.iloc[at]
 
 
@@ -324,8 +326,8 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
     e = etdb.datasets if etdb is not None else empty
     c = caltechdata.datasets if caltechdata is not None else empty
     p = czportal.datasets if czportal is not None else empty
-    archive = _archive(c, p)
     rows = {"caltechdata": _Rows(c), "czportal": _Rows(p)}
+    archive = _archive(rows["caltechdata"], rows["czportal"])
     ids, methods, notes = _match_etdb(e, archive, rows)
     e_part = pd.DataFrame({"canonical_id": ids, "etdb_txid": e["txid"].to_numpy(), "match": methods,
                            "note": notes})
