@@ -11,6 +11,12 @@ import numpy as np
 from PIL import Image
 
 from etdb_explore.content.client import Client
+from etdb_explore.datasets.download import MANIFEST, read_manifest, select_files
+from etdb_explore.datasets.localcheck import local_sha256
+from etdb_explore.ipfs.formats.cid import CID
+from etdb_explore.volumes.open import open_tomogram
+
+from .test_slice_viewer import _expected
 
 CELLS = [
     "import json\nimport etdb_explore as etdb\nbrowser = etdb.IndexBrowser(etdb.load_index())\nbrowser",
@@ -71,4 +77,67 @@ def test_filters_in_the_page_drive_the_table_and_the_selection(lab, demo):
     assert expected_image[..., :3].std() > 10  # a real picture, not a blank canvas
 
     lab.screenshot(page, "index_browser")
+    assert lab.errors == []
+
+
+def _first_column_shown(page) -> None:
+    """Every title cell lies inside the table's scroll box, whole: the first column is never clipped."""
+    box = page.locator(f"{BROWSER} .ib-main").bounding_box()
+    for cell in page.locator(f"{BROWSER} .ib-table tbody td:first-child").all():
+        left = cell.bounding_box()["x"]
+        assert box["x"] - 0.5 <= left < box["x"] + box["width"], (left, box)
+        assert cell.evaluate("c => c.scrollWidth <= c.clientWidth + 1"), cell.inner_text()
+
+
+def test_view_and_download_buttons(lab, demo, tmp_path):
+    """The buttons clicked in the page: "View tomogram" shows a SliceViewer below the table painting the dataset's
+    section as Python computes it, "Download" with "only the selected dataset" fetches its reconstructions into the
+    folder typed in, byte for byte the verified IPFS files; the title column is whole after sorting by a column on
+    the right (a click that used to scroll the table sideways)."""
+    page = lab.run(CELLS[:1], "index_browser_buttons.ipynb")
+    page.wait_for_selector(f"{BROWSER} .ib-table tbody tr", timeout=120_000)
+    _after_change(page, lambda: page.click(f"{BROWSER} .ib-table th[data-column=size]"))
+    _first_column_shown(page)
+
+    row = demo.filter(species="Vibrio cholerae").datasets.iloc[0]
+    page.click(f"{BROWSER} .ib-table tbody tr[data-txid='{row.txid}']")
+    page.wait_for_selector(f"{BROWSER} canvas.ib-image[data-txid='{row.txid}']", timeout=30_000)
+    page.click(f"{BROWSER} button.ib-view[data-what=tomogram]")
+    viewer = page.locator(f"{BROWSER} .ib-viewer .etdb-slice-viewer")
+    viewer.wait_for(timeout=60_000)
+    page.wait_for_function(f"document.querySelector('{BROWSER} .ib-viewer .etdb-slice-viewer')?.dataset.z",
+                           timeout=60_000)
+    z = int(viewer.get_attribute("data-z"))
+    vol = open_tomogram(row.txid, index=demo)
+    width, height, rgba = viewer.locator("canvas.sv-canvas").evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
+    painted = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+    frame = _expected(vol[z])
+    assert painted.shape[:2] == frame.shape and frame.std() > 10
+    assert np.abs(painted[..., 0].astype(int) - frame.astype(int)).max() <= 1
+    assert row.txid[:12] in page.inner_text(f"{BROWSER} .ib-message")
+
+    dest = tmp_path / "clicked"
+    page.select_option(f"{BROWSER} select.ib-kinds", "reconstructions")
+    page.fill(f"{BROWSER} input.ib-dest", str(dest))
+    page.check(f"{BROWSER} input.ib-only-selected")
+    page.click(f"{BROWSER} button.ib-download")
+    page.wait_for_function(
+        f"document.querySelector('{BROWSER} .ib-message').textContent.startsWith('downloaded to')", timeout=120_000)
+    assert page.inner_text(f"{BROWSER} .ib-error").strip() == ""
+    one = demo.select((demo.datasets.txid == row.txid).to_numpy())
+    wanted = select_files(one, "reconstructions")
+    assert len(wanted) >= 1
+    landed = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
+                    if p.is_file() and p.name not in (MANIFEST, "metadata.json"))
+    assert row.txid in (dest / "metadata.json").read_text()  # the signed record of the one dataset
+    assert landed == sorted(f"{r.location}/{r.fname}" for r in wanted.itertuples())
+    manifest = read_manifest(dest)
+    for r in wanted.itertuples():
+        local = dest / r.location / r.fname
+        assert local.read_bytes() == Client().read(r.ipfs_path)
+        entry = manifest[f"{r.location}/{r.fname}"]
+        assert local_sha256(local, CID.decode(entry["cid"])) == entry["sha256"]
+
+    lab.screenshot(page, "index_browser_buttons")
     assert lab.errors == []
