@@ -93,9 +93,12 @@ def test_environment_has_the_package_dependencies():
 
 
 def test_readme_badge_opens_notebook_01():
+    """The badge links to the ``[binder]:`` definition, the one place naming the repository on GitHub."""
     readme = (ROOT / "README.md").read_text()
-    badge = re.search(r"\(https://mybinder\.org/v2/gh/[^)\s]+\)", readme)
-    assert badge, "README has no Binder link"
+    assert "[![Binder](https://mybinder.org/badge_logo.svg)][binder]" in readme
+    badge = re.search(r"^\[binder\]: (https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/HEAD\?\S+)$", readme, re.MULTILINE)
+    assert badge, "README has no [binder]: link definition"
+    assert readme.count("mybinder.org/v2/gh/") == 1, "the repository is named in more than one Binder link"
     target = re.search(r"urlpath=([^&)\s]+)", badge[0])
     assert target and target[1] == "lab/tree/notebooks/01-explore-the-index.ipynb"
     assert (ROOT / "notebooks" / "01-explore-the-index.ipynb").is_file()

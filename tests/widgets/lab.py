@@ -69,6 +69,9 @@ class Lab:
         notify.mkdir(parents=True, exist_ok=True)
         (notify / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        tracker = dirs["settings"] / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)  # every cell stays in the page, also those scrolled out of view
+        (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         self.port, self.token = _free_port(), secrets.token_hex(16)
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
                "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]), "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
@@ -136,11 +139,21 @@ class Lab:
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
         nb.cells = [nbformat.v4.new_code_cell(code) for code in cells]
         nbformat.write(nb, self.notebooks / name)
+        return self.run_all(name, viewport)
+
+    def run_all(self, name: str, viewport: tuple[int, int] = (1400, 1000)) -> Any:
+        """Open notebook ``name`` of the server's folder in a new page, wait for an idle kernel, and choose Run → Run
+        All Cells.
+
+        Returns:
+            The Playwright page (its errors are collected in :attr:`errors`).
+        """
         page = self._browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         page.on("console", lambda msg: self.errors.append(f"console.error: {msg.text}") if msg.type == "error"
                 else None)
-        page.goto(f"http://127.0.0.1:{self.port}/lab/tree/{name}?token={self.token}")
+        # reset: the page shows this notebook alone, not also those the workspace kept open from earlier pages
+        page.goto(f"http://127.0.0.1:{self.port}/lab/tree/{name}?reset&token={self.token}")
         self.wait_idle(page)
         page.click("text=Run", timeout=10_000)
         page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
