@@ -2,7 +2,8 @@
 
 Modes: ``flip`` (one bit of every body flipped), ``truncate`` (body cut short), ``other`` (another block's bytes),
 ``stall`` (headers, then silence), ``drop`` (connection closed mid-body), ``500``, ``429`` (with Retry-After),
-``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s). Real HTTP, real sockets: the client code under
+``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s), ``die`` (honest for raw blocks; the first CAR
+response is cut half-way and from then on every connection is closed unanswered, as by a machine that died). Real HTTP, real sockets: the client code under
 test is the one used in production.
 """
 
@@ -23,6 +24,7 @@ class LyingGateway(LocalServer):
         self.retry_after = retry_after
         self.requests = 0
         self.paths: list[str] = []  # path and query of every request, in order
+        self.dead = False
         self._session: aiohttp.ClientSession | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -41,6 +43,8 @@ class LyingGateway(LocalServer):
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         self.paths.append(request.path_qs)
+        if self.mode == "die" and (self.dead or request.query.get("format") == "car"):
+            return await self._die(request)
         if self.mode == "500":
             return web.Response(status=500, text="internal error")
         if self.mode == "429":
@@ -50,7 +54,7 @@ class LyingGateway(LocalServer):
                 k: v for k, v in request.headers.items() if k.lower() in ("accept", "range")}) as upstream:
             body = await upstream.read()
             status, ctype = upstream.status, upstream.headers.get("Content-Type", "application/octet-stream")
-        if status != 200 or self.mode in ("honest", "slow"):
+        if status != 200 or self.mode in ("honest", "slow", "die"):
             if self.mode == "slow" and status == 200:
                 return await self._trickle(request, body, ctype)
             return web.Response(status=status, body=body, content_type=ctype.split(";")[0])
@@ -81,4 +85,17 @@ class LyingGateway(LocalServer):
             await response.write(body[i:i + 64 * 1024])
             await asyncio.sleep(0.015)
         await response.write_eof()
+        return response
+
+    async def _die(self, request: web.Request) -> web.StreamResponse:
+        assert self._session
+        response = web.StreamResponse(headers={"Content-Type": "application/vnd.ipld.car"})
+        if not self.dead:
+            self.dead = True
+            async with self._session.get(self.upstream + request.path_qs,
+                                         headers={"Accept": request.headers.get("Accept", "")}) as upstream:
+                body = await upstream.read()
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+        request.transport.close()
         return response

@@ -17,9 +17,10 @@ from etdb_explore.errors import EtdbError
 from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node, NodeCache, check_file_node
 from etdb_explore.ipfs.dag.prefetch import CarPrefetch
 from etdb_explore.ipfs.dag.resolve import DirEntry, PathError, entries, resolve
+from etdb_explore.ipfs.dag.stripe import Striping, striped
 from etdb_explore.ipfs.formats import unixfs
 from etdb_explore.ipfs.formats.cid import CID
-from etdb_explore.ipfs.sources.base import BlockSource, CarStreamSource
+from etdb_explore.ipfs.sources.base import BlockSource, CarStreamSource, LaneSource
 
 __all__ = ["CAR_MIN_BYTES", "DEFAULT_WINDOW", "HEAD_BYTES", "MAX_FILE_DEPTH", "DirEntry", "PathError", "Stat",
            "UnixFSReader"]
@@ -60,14 +61,21 @@ class UnixFSReader:
         car_min_bytes: ranges from this size on come as one CAR stream when the source is a CarStreamSource.
         nodes: the node cache to use (share one between readers and walkers over the same content); a new one of
             the default size if None.
+        striping: how large ranges are read from several lanes at once when the source has them (a
+            :class:`~etdb_explore.ipfs.sources.base.LaneSource`: several gateways, a Kubo node); None reads every
+            range through one source at a time.
+
+    ``dropped`` holds, for each lane a striped read dropped, why (lane name → reason; newest last).
     """
 
     def __init__(self, source: BlockSource, window: int = DEFAULT_WINDOW, car_min_bytes: int = CAR_MIN_BYTES,
-                 nodes: NodeCache | None = None) -> None:
+                 nodes: NodeCache | None = None, striping: Striping | None = Striping()) -> None:
         self.source = source
         self.window = window
         self.car_min_bytes = car_min_bytes
         self.nodes = nodes if nodes is not None else NodeCache()
+        self.striping = striping
+        self.dropped: dict[str, str] = {}
 
     async def node(self, cid: CID, source: BlockSource | None = None) -> Node:
         """The UnixFS node of ``cid`` (a raw block or a DAG-PB node with UnixFS data), through the node cache.
@@ -132,13 +140,16 @@ class UnixFSReader:
     # ---- file bytes ---------------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _streamed(self, cid: CID, path: str, start: int, end: int | None) -> AsyncIterator[BlockSource]:
-        """The source to read through: one CAR stream (path blocks first) when the source offers it, else blocks."""
-        stream = self.source.car_range(cid, start, end, path) if isinstance(self.source, CarStreamSource) else None
+    async def _streamed(self, cid: CID, path: str, start: int, end: int | None,
+                        source: BlockSource | None = None) -> AsyncIterator[BlockSource]:
+        """The source to read through: one CAR stream (path blocks first) when ``source`` (default the reader's)
+        offers it, else blocks."""
+        source = source or self.source
+        stream = source.car_range(cid, start, end, path) if isinstance(source, CarStreamSource) else None
         if stream is None:
-            yield self.source
+            yield source
             return
-        prefetch = CarPrefetch(self.source, stream)
+        prefetch = CarPrefetch(source, stream)
         try:
             yield prefetch
         finally:
@@ -171,7 +182,9 @@ class UnixFSReader:
         """The bytes [start, end) of the file at ``cid/path``, in order, in leaf-sized chunks.
 
         Ranges of ``car_min_bytes`` or more (and open-ended ones) from a CarStreamSource come as one CAR stream
-        (``entity-bytes``), smaller ones block by block. ``end`` None or beyond the file means its end.
+        (``entity-bytes``), smaller ones block by block. From a source of several lanes (gateways, a Kubo node),
+        ranges of ``striping.min_bytes`` or more are striped across all of them (see
+        :mod:`etdb_explore.ipfs.dag.stripe`). ``end`` None or beyond the file means its end.
 
         Returns:
             An async iterator of byte chunks.
@@ -187,12 +200,43 @@ class UnixFSReader:
             async for chunk in self._range(root_cid, path, start, end, self.source):
                 yield chunk
             return
-        async with self._streamed(root_cid, path, start, end) as source:
-            async for chunk in self._range(root_cid, path, start, end, source):
+        policy = self.striping
+        lanes = self.source.lanes(root_cid) if policy and isinstance(self.source, LaneSource) else []
+        if policy and len(lanes) >= policy.min_lanes and (end is None or end - start >= policy.min_bytes):
+            async for chunk in self._striped(root_cid, path, start, end, lanes, policy):
+                yield chunk
+            return
+        async for chunk in self._through(self.source, root_cid, path, start, end):
+            yield chunk
+
+    async def _through(self, source: BlockSource, cid: CID, path: str, start: int,
+                       end: int | None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of ``cid/path`` from ``source``: one CAR stream when it offers one, else blocks."""
+        async with self._streamed(cid, path, start, end, source) as streamed:
+            async for chunk in self._range(cid, path, start, end, streamed):
                 yield chunk
 
-    async def _range(self, root_cid: CID, path: str, start: int, end: int | None,
-                     source: BlockSource) -> AsyncIterator[bytes]:
+    async def _striped(self, root_cid: CID, path: str, start: int, end: int | None, lanes: list[BlockSource],
+                       policy: Striping) -> AsyncIterator[bytes]:
+        """Bytes [start, end) striped across ``lanes`` (the file's root first, through the reader's source)."""
+        root, end = await self._file_root(root_cid, path, start, end, self.source)
+        if end - start < policy.min_bytes or not root.links:
+            async for chunk in self._through(self.source, root.cid, "", start, end):
+                yield chunk
+            return
+
+        def fetch(lane: BlockSource, a: int, b: int) -> AsyncIterator[bytes]:
+            return self._through(lane, root.cid, "", a, b)
+
+        def fallback(a: int, b: int) -> AsyncIterator[bytes]:
+            return self._through(self.source, root.cid, "", a, b)
+
+        async for chunk in striped(lanes, fetch, fallback, start, end, policy, self.dropped):
+            yield chunk
+
+    async def _file_root(self, root_cid: CID, path: str, start: int, end: int | None,
+                         source: BlockSource) -> tuple[Node, int]:
+        """The root node of the file at ``root_cid/path`` and the range's end within it (checked)."""
         root = await self.node(await self.resolve(root_cid, path, source), source)
         if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
             raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
@@ -200,6 +244,11 @@ class UnixFSReader:
         end = size if end is None else min(end, size)
         if start < 0 or start > end:
             raise ByteRangeError(f"invalid byte range [{start}, {end}) of {root.cid}, a file of {size} bytes")
+        return root, end
+
+    async def _range(self, root_cid: CID, path: str, start: int, end: int | None,
+                     source: BlockSource) -> AsyncIterator[bytes]:
+        root, end = await self._file_root(root_cid, path, start, end, source)
         if start < end:
             async for chunk in self._walk(root, 0, start, end, source):
                 yield chunk

@@ -4,10 +4,12 @@ Every source has :class:`BlockSource`'s ``get`` (verified blocks by CID) and a `
 beyond that is a capability with a protocol of its own, checked with ``isinstance``:
 
 - :class:`CarStreamSource` (``car_range``): a file's byte range as one stream of verified blocks (gateways);
-- :class:`BlockStore` (``has``, ``put``): blocks held locally and written there (the local store).
+- :class:`BlockStore` (``has``, ``put``): blocks held locally and written there (the local store);
+- :class:`LaneSource` (``lanes``): several independent endpoints, each usable as a source of its own (gateways),
+  for reads striped across all of them; a lane that keeps a health record is a :class:`FailableSource` (``fail``).
 
 :class:`MultiSource` chains sources and is a CarStreamSource: its ``car_range`` forwards to the first of its sources
-that is one (and answers None when none is).
+that is one (and answers None when none is). It is a LaneSource too: the lanes of its remote sources.
 """
 
 from __future__ import annotations
@@ -102,6 +104,30 @@ class BlockStore(BlockSource, Protocol):
         ...
 
 
+@runtime_checkable
+class LaneSource(BlockSource, Protocol):
+    """A block source made of independent endpoints (several gateways) that a large read can use at once."""
+
+    def lanes(self, cid: CID) -> list[BlockSource]:
+        """The endpoints that are healthy now, each a block source of its own (a CarStreamSource when it streams),
+        for reading file ``cid``.
+
+        Returns:
+            The lanes, best first; none when the file is better read otherwise (a local store holds it).
+        """
+        ...
+
+
+@runtime_checkable
+class FailableSource(BlockSource, Protocol):
+    """A lane that keeps a health record (a gateway): told when a striped read dropped it, it is avoided for a
+    while."""
+
+    def fail(self, reason: str) -> None:
+        """Note that a read dropped this source for ``reason``."""
+        ...
+
+
 @dataclass
 class MultiSource:
     """A block source that tries ``sources`` in order; a :class:`CarStreamSource` through the first of them that is one.
@@ -165,3 +191,20 @@ class MultiSource:
             if isinstance(source, CarStreamSource):
                 return source.car_range(cid, start, end, path)
         return None
+
+    def lanes(self, cid: CID) -> list[BlockSource]:
+        """The lanes of the healthy remote sources: each gateway of a :class:`LaneSource`, every other remote source
+        (a Kubo node) as one lane; none when a :class:`BlockStore` holds ``cid`` (local blocks beat any network).
+
+        Returns:
+            The lanes, in the order of the sources.
+        """
+        now = time.monotonic()
+        found: list[BlockSource] = []
+        for source in self.sources:
+            if isinstance(source, BlockStore):
+                if source.has(cid):
+                    return []
+            elif self.unhealthy_until.get(source.name, 0) <= now:
+                found.extend(source.lanes(cid) if isinstance(source, LaneSource) else [source])
+        return found

@@ -288,10 +288,10 @@ class GatewaySource:
 
     # ---- CAR ranges ---------------------------------------------------------------------------------------------
 
-    async def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream:
-        """Verified blocks of file ``cid/path`` covering bytes [start, end), in DFS order, from one CAR request:
-        the blocks that resolve ``path`` first, then the file's root and the subtree of the range (see
-        :meth:`CarStreamSource.car_range`).
+    def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream:
+        """Verified blocks of file ``cid/path`` covering bytes [start, end), in DFS order, from one CAR request to
+        the best gateway: the blocks that resolve ``path`` first, then the file's root and the subtree of the range
+        (see :meth:`CarStreamSource.car_range`).
 
         A lying or failing gateway ends the stream early (and is marked unhealthy); callers fetch what is still
         missing block by block.
@@ -299,7 +299,19 @@ class GatewaySource:
         Returns:
             An async generator of verified (CID, block) pairs; it raises nothing from the gateway, it ends.
         """
-        gateway = self._ranked()[0]
+        return self._car_from(self._ranked()[0], cid, start, end, path)
+
+    def lanes(self, cid: CID) -> list[GatewayLane]:
+        """Each gateway that is healthy now, as a block source of its own (for striped reads of large ranges).
+
+        Returns:
+            One :class:`GatewayLane` per healthy gateway (none busy after a 429), fastest first.
+        """
+        now = time.monotonic()
+        return [GatewayLane(self, g) for g in self._ranked() if g.unhealthy_until <= now and g.busy_until <= now]
+
+    async def _car_from(self, gateway: _Gateway, cid: CID, start: int, end: int | None, path: str) -> CarStream:
+        """The CAR stream of :meth:`car_range` from ``gateway``."""
         await self._wait_if_busy(gateway)
         reader = CarReader(f"{gateway.url} (CAR of {cid})", verify=False)
         end_param = "*" if end is None else end - 1
@@ -340,3 +352,48 @@ class GatewaySource:
             gateway.fail(f"CAR of {cid}: no complete block for {self.timeout:g} s")
         except (aiohttp.ClientError, ConnectionError) as exc:
             gateway.fail(f"{type(exc).__name__} during CAR of {cid}: {exc}")
+
+
+class GatewayLane:
+    """One gateway of a :class:`GatewaySource` as a block source of its own: raw blocks and CAR ranges from that
+    gateway only, through the source's session, limits and health bookkeeping (a lie marks the gateway unhealthy
+    for every read). Striped reads use one lane per gateway; made by :meth:`GatewaySource.lanes`."""
+
+    def __init__(self, source: GatewaySource, gateway: _Gateway) -> None:
+        self.source = source
+        self.gateway = gateway
+        self.name = gateway.url
+
+    async def get(self, cid: CID) -> bytes:
+        """The block of ``cid`` from this gateway alone, verified (one attempt, bounded in time and size).
+
+        Returns:
+            The block.
+
+        Raises:
+            BlockNotFoundError: the gateway answered 404/410.
+            SourceError: the gateway failed, lied or was busy (naming it and why).
+        """
+        if cid.is_inline:
+            return cid.digest
+        await self.source._client()
+        result = await self.source._raw(self.gateway, cid)
+        if isinstance(result, bytes):
+            return result
+        if result == "missing":
+            raise BlockNotFoundError(f"block {cid}: not found on {self.name}")
+        why = self.gateway.errors[-1] if self.gateway.errors else result
+        raise SourceError(f"block {cid}: {self.name} {result} ({why})")
+
+    def car_range(self, cid: CID, start: int, end: int | None, path: str = "") -> CarStream:
+        """Verified blocks of file ``cid/path`` covering bytes [start, end) from this gateway (see
+        :meth:`GatewaySource.car_range`).
+
+        Returns:
+            An async generator of verified (CID, block) pairs; it ends early when the gateway fails or lies.
+        """
+        return self.source._car_from(self.gateway, cid, start, end, path)
+
+    def fail(self, reason: str) -> None:
+        """Mark the gateway unhealthy for ``reason`` (a striped read dropped it): other reads avoid it for a while."""
+        self.gateway.fail(reason)
