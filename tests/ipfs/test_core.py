@@ -233,3 +233,34 @@ def test_multisource_fails_over_and_marks_liars(tmp_path):
     assert multi._ordered()[0] is good
     with pytest.raises(BlockNotFoundError, match="tried"):
         asyncio.run(MultiSource([good]).get(CID.for_block(b"absent")))
+
+
+def test_large_blocks_are_copied_once_on_their_way_out_of_a_car_stream():
+    """A 2 MiB block arriving in 64 KiB chunks (as sockets give it), then decoded as a UnixFS leaf: what is held
+    beyond the chunks is the block and its data, one copy each, and they are equal to what was sent."""
+    import os
+    import tracemalloc
+
+    from etdb_explore.ipfs.dag.nodes import Node
+    from etdb_explore.ipfs.formats import unixfs
+    from etdb_explore.ipfs.formats.cid import DAG_PB
+
+    data = os.urandom((2 << 20) - 64)
+    block = unixfs.file_leaf_block(data)
+    cid = CID.for_block(block, DAG_PB, 0)
+    stream = car_header([cid]) + car_section(cid, block)
+    chunks = [stream[i:i + 65536] for i in range(0, len(stream), 65536)]
+    reader = CarReader()
+    tracemalloc.start()
+    try:
+        got = [item for chunk in chunks for item in reader.feed(chunk)]
+        _, peak_read = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        node = Node.decode(cid, got[0][1])
+        _, peak_decode = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    reader.close()
+    assert got == [(cid, block)] and node.file_data == data
+    assert peak_read < len(block) + (256 << 10)  # the block, not a buffer of the stream besides
+    assert peak_decode < 2 * len(block) + (256 << 10)  # the block and its data: the Data field is not copied twice

@@ -52,11 +52,11 @@ class Node:
         """
         if cid.codec != DAG_PB:
             return cls(cid, block)
-        pb = dagpb.decode(block, cid)
+        pb = dagpb.decode(block, cid, data_view=True)  # the Data is copied once, by the UnixFS decoder
         try:
             fs = unixfs.decode(pb.data, cid)
         except unixfs.UnixFSError:
-            return cls(cid, block, pb)
+            return cls(cid, block, dagpb.PBNode(pb.links, None if pb.data is None else bytes(pb.data)))
         return cls(cid, block, dagpb.PBNode(pb.links), fs)
 
     @property

@@ -7,6 +7,7 @@ payload at the data offset. Only the tiny DAG-CBOR subset of the header is encod
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -133,11 +134,66 @@ def decode_header(data: bytes) -> tuple[int, list[CID]]:
 
 # ---- reading ----------------------------------------------------------------------------------------------------
 
+class _Pending:
+    """Bytes fed to a reader and not parsed yet, kept as the chunks they came in: nothing is copied until a block
+    is cut out of them (once, whatever the number of chunks it spans)."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[memoryview] = deque()
+        self.size = 0
+
+    def add(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            self._chunks.append(memoryview(data if isinstance(data, bytes) else bytes(data)))  # a caller's buffer
+            self.size += len(data)  # may change after the call: only immutable bytes are kept
+
+    def peek(self, n: int) -> bytes | memoryview:
+        """The first ``min(n, size)`` bytes, not consumed."""
+        if not self._chunks:
+            return b""
+        first = self._chunks[0]
+        if len(first) >= n or len(self._chunks) == 1:
+            return first[:n]
+        parts, have = [], 0
+        for chunk in self._chunks:
+            parts.append(chunk[:n - have])
+            have += len(parts[-1])
+            if have >= n:
+                break
+        return b"".join(parts)
+
+    def take(self, n: int, keep: bool = True) -> bytes:
+        """The first ``n`` bytes (at most ``size``), consumed; ``keep=False`` drops them (and returns ``b""``)."""
+        parts = []
+        self.size -= n
+        while n:
+            chunk = self._chunks[0]
+            if len(chunk) <= n:
+                self._chunks.popleft()
+            else:
+                self._chunks[0] = chunk[n:]
+                chunk = chunk[:n]
+            n -= len(chunk)
+            if keep:
+                parts.append(chunk)
+        if not keep:
+            return b""
+        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self.size = 0
+
+
+MAX_CID_BYTES = 4096  # how much of a section its CID is looked for in (a CID is far shorter)
+
+
 @dataclass
 class CarReader:
     """Incremental CAR parser: feed bytes as they arrive, take verified (CID, block) pairs out.
 
-    Works on CARv1 and CARv2 streams. ``source`` names where the bytes come from in error messages.
+    Works on CARv1 and CARv2 streams. ``source`` names where the bytes come from in error messages. A block is
+    copied once, out of the chunks it arrived in.
     """
 
     source: str = "CAR"
@@ -146,7 +202,7 @@ class CarReader:
     version: int | None = None
 
     def __post_init__(self) -> None:
-        self._buffer = bytearray()
+        self._pending = _Pending()
         self._state = "start"  # start → header → sections
         self._skip = 0  # CARv2: bytes between its header and the CARv1 payload
         self._payload_left: int | None = None  # CARv2: bytes of payload not yet consumed
@@ -162,28 +218,29 @@ class CarReader:
             CarError: the stream is malformed or a section is too large (naming ``source``).
             VerificationError: a block does not match its CID.
         """
-        self._buffer += data
+        self._pending.add(data)
         yield from self._drain()
 
     def _varint(self) -> tuple[int, int] | None:
+        head = self._pending.peek(10)
         try:
-            return decode_varint(self._buffer, 0)
+            return decode_varint(head, 0)
         except ValueError:
-            if len(self._buffer) >= 10:
+            if len(head) >= 10:
                 raise CarError(f"{self.source}: malformed length prefix") from None
             return None
 
-    def _consume(self, n: int) -> None:
-        del self._buffer[:n]
+    def _consume(self, n: int, keep: bool = False) -> bytes:
         if self._payload_left is not None:
             self._payload_left -= n
+        return self._pending.take(n, keep)
 
     def _drain(self) -> Iterator[tuple[CID, bytes]]:
         if self._state == "start" and not self._read_pragma():
             return
         if self._skip:
-            n = min(self._skip, len(self._buffer))
-            del self._buffer[:n]
+            n = min(self._skip, self._pending.size)
+            self._pending.take(n, keep=False)
             self._skip -= n
             if self._skip:
                 return
@@ -196,33 +253,33 @@ class CarReader:
             length, start = prefix
             if length > MAX_SECTION:
                 raise CarError(f"{self.source}: section of {length} bytes exceeds the {MAX_SECTION}-byte limit")
-            if len(self._buffer) < start + length:
+            if self._pending.size < start + length:
                 return
-            with memoryview(self._buffer) as view:
-                try:
-                    cid, pos = CID.read(view, start)
-                except ValueError as exc:
-                    raise CarError(f"{self.source}: malformed CID in a section: {exc}") from exc
-                if pos > start + length:
-                    raise CarError(f"{self.source}: section shorter than its CID")
-                block = bytes(view[pos:start + length])
-            self._consume(start + length)
+            try:
+                cid, pos = CID.read(self._pending.peek(start + min(length, MAX_CID_BYTES)), start)
+            except ValueError as exc:
+                raise CarError(f"{self.source}: malformed CID in a section: {exc}") from exc
+            if pos > start + length:
+                raise CarError(f"{self.source}: section shorter than its CID")
+            self._consume(pos)
+            block = self._consume(start + length - pos, keep=True)
             if self.verify:
                 cid.verify(block, self.source)
             yield cid, block
-        self._buffer.clear()  # CARv2: what follows the payload is its index
+        self._pending.clear()  # CARv2: what follows the payload is its index
 
     def _read_pragma(self) -> bool:
-        if len(self._buffer) < len(CARV2_PRAGMA):
+        if self._pending.size < len(CARV2_PRAGMA):
             return False
-        if self._buffer[:11] == CARV2_PRAGMA:
-            if len(self._buffer) < 51:
+        if bytes(self._pending.peek(11)) == CARV2_PRAGMA:
+            if self._pending.size < 51:
                 return False
-            data_offset = int.from_bytes(self._buffer[27:35], "little")
-            self._payload_left = int.from_bytes(self._buffer[35:43], "little")
+            head = bytes(self._pending.peek(51))
+            data_offset = int.from_bytes(head[27:35], "little")
+            self._payload_left = int.from_bytes(head[35:43], "little")
             if data_offset < 51:
                 raise CarError(f"{self.source}: CARv2 data offset {data_offset} inside its header")
-            del self._buffer[:51]
+            self._pending.take(51, keep=False)
             self._skip = data_offset - 51
         self._state = "header"
         return True
@@ -234,9 +291,9 @@ class CarReader:
         length, start = prefix
         if length == 0 or length > MAX_HEADER:
             raise CarError(f"{self.source}: CAR header length {length} is impossible")
-        if len(self._buffer) < start + length:
+        if self._pending.size < start + length:
             return False
-        version, roots = decode_header(bytes(self._buffer[start:start + length]))
+        version, roots = decode_header(bytes(self._pending.peek(start + length)[start:]))
         if version != 1:
             raise CarError(f"{self.source}: unsupported CAR version {version}")
         self._consume(start + length)
@@ -252,8 +309,8 @@ class CarReader:
         """
         if self._state != "sections":
             raise CarError(f"{self.source}: stream ended before the end of the CAR header")
-        if self._buffer or (self._payload_left or 0) > 0:
-            raise CarError(f"{self.source}: stream ended inside a section ({len(self._buffer)} bytes left over)")
+        if self._pending.size or (self._payload_left or 0) > 0:
+            raise CarError(f"{self.source}: stream ended inside a section ({self._pending.size} bytes left over)")
 
 
 def read_car(data: bytes, source: str = "CAR") -> tuple[list[CID], list[tuple[CID, bytes]]]:

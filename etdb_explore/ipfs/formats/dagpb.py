@@ -50,11 +50,12 @@ class PBNode:
 
     Attributes:
         links: the links, in block order.
-        data: the ``Data`` bytes (UnixFS data in UnixFS DAGs); None when absent.
+        data: the ``Data`` bytes (UnixFS data in UnixFS DAGs); None when absent; a memoryview into the block when
+            decoded with ``data_view``.
     """
 
     links: tuple[Link, ...] = ()
-    data: bytes | None = None
+    data: bytes | memoryview | None = None
 
     def encode(self) -> bytes:
         """The node's block, as Kubo writes it (links first, then Data).
@@ -84,8 +85,14 @@ def _decode_link(raw: memoryview) -> Link:
     return Link(cid, name, tsize)
 
 
-def decode(block: bytes | memoryview, cid: CID | None = None) -> PBNode:
+def decode(block: bytes | memoryview, cid: CID | None = None, *, data_view: bool = False) -> PBNode:
     """Decode a DAG-PB block.
+
+    Args:
+        block: the block's bytes.
+        cid: its CID, named in errors.
+        data_view: leave ``Data`` as a memoryview into ``block`` instead of copying it (for a caller that decodes
+            it at once, as UnixFS, and keeps only what that gives).
 
     Returns:
         The node.
@@ -99,7 +106,7 @@ def decode(block: bytes | memoryview, cid: CID | None = None) -> PBNode:
             if number == 2 and isinstance(value, memoryview):
                 links.append(_decode_link(value))
             elif number == 1 and isinstance(value, memoryview):
-                data = bytes(value)
+                data = value if data_view else bytes(value)
             else:
                 raise DagPbError(f"unexpected field {number} in a DAG-PB node")
         return PBNode(tuple(links), data)

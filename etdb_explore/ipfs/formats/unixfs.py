@@ -63,7 +63,7 @@ class UnixFSData:
         return out
 
 
-def decode(data: bytes | None, where: object = "?") -> UnixFSData:
+def decode(data: bytes | memoryview | None, where: object = "?") -> UnixFSData:
     """Decode a DAG-PB node's UnixFS ``Data``.
 
     Returns:
