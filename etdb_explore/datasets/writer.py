@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
-WRITE_BATCH = 4 << 20
+WRITE_BATCH = 2 << 20
 LINGER = 0.2
 
 
