@@ -3,25 +3,20 @@
 One bad record never stops a load: it becomes a :class:`Rejection` with the reason.
 
 Signatures are verified on every core while this process goes on parsing: chunks of ``(address, signature,
-preimage)`` go to a pool of worker processes (started with ``fork`` where the platform has it, so scripts without a
-``__main__`` guard, notebooks and threads all work; a forked child starts its own I/O loop, see
-:mod:`etdb_explore.util.bridge`, and the workers never touch it). Where no pool can start (no ``fork``, a daemonic
-process, a pool that broke), the chunks are verified here instead: the results are the same.
+preimage)`` go to worker processes (:mod:`etdb_explore.util.workers`: forked where the platform can; where no worker
+can start or one dies, the chunk is verified here instead, with the same results).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from etdb_explore.errors import EtdbError
 from etdb_explore.index.sources.base import Rejection
 from etdb_explore.records import Record, flo, parse_record
+from etdb_explore.util.workers import ChunkPool
 
 VERIFY_BATCH = 1024  # records per chunk sent to a worker process; fewer records are verified here
 
@@ -77,41 +72,6 @@ def _verify_claims(claims: Sequence[Claim]) -> list[bool]:
             for address, signature, preimage in claims]
 
 
-class _Verifier:
-    """Verifies chunks of records in worker processes, in order, falling back to this process."""
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._chunks: list[tuple[list[Claim], Future[list[bool]] | None]] = []
-
-    def submit(self, records: Sequence[Record]) -> None:
-        claims = _claims(records)
-        future = None
-        if len(claims) >= VERIFY_BATCH and "fork" in multiprocessing.get_all_start_methods():
-            try:
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(os.cpu_count() or 1, multiprocessing.get_context("fork"))
-                future = self._pool.submit(_verify_claims, claims)
-            except (OSError, RuntimeError, AssertionError):  # no processes here (limits, a daemonic process, …)
-                future = None
-        self._chunks.append((claims, future))
-
-    def results(self) -> list[bool]:
-        """Every submitted record's result, in order (a chunk whose worker failed is verified here)."""
-        valid: list[bool] = []
-        for claims, future in self._chunks:
-            try:
-                valid += future.result() if future is not None else _verify_claims(claims)
-            except (BrokenProcessPool, OSError):  # a worker was killed: the same check here
-                valid += _verify_claims(claims)
-        return valid
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
 def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
     """Parse and check ``raws``; with ``verified_only`` a record whose signature fails is rejected, else kept.
 
@@ -124,12 +84,9 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
     """
     out = CheckedRecords()
     parsed: list[Record] = []
-    verifier = _Verifier()
-    try:
+    with ChunkPool(_verify_claims, VERIFY_BATCH) as verifier:
         _parse_all(raws, source, out, parsed, verifier)
         valid = verifier.results()
-    finally:
-        verifier.close()
     first = _first_claims(parsed, valid)
     for position, (record, ok) in enumerate(zip(parsed, valid)):
         if not ok:
@@ -146,7 +103,7 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
 
 
 def _parse_all(raws: Iterable[Any], source: str, out: CheckedRecords, parsed: list[Record],
-               verifier: _Verifier) -> None:
+               verifier: ChunkPool[Claim, bool]) -> None:
     """Parse ``raws`` into ``parsed`` (rejections into ``out``), handing full chunks to ``verifier`` as they come."""
     for position, raw in enumerate(raws):
         item = _parse(raw, position, source)
@@ -163,10 +120,10 @@ def _parse_all(raws: Iterable[Any], source: str, out: CheckedRecords, parsed: li
         else:
             parsed.append(item)
             if len(parsed) % VERIFY_BATCH == 0:
-                verifier.submit(parsed[-VERIFY_BATCH:])
+                verifier.submit(_claims(parsed[-VERIFY_BATCH:]))
     tail = len(parsed) % VERIFY_BATCH
     if tail:
-        verifier.submit(parsed[-tail:])
+        verifier.submit(_claims(parsed[-tail:]))
 
 
 def _first_claims(records: Sequence[Record], valid: Sequence[bool]) -> dict[str, int]:

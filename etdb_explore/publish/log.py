@@ -188,21 +188,32 @@ class PublishLog:
         Raises:
             PublishLogError: the record is already signed with another message.
         """
+        self.add_signed_many([(name, kind, message, publisher, chunks, first_flodata)])
+
+    def add_signed_many(self, signed: list[tuple[str, str, str, str, list[str], str]]) -> None:
+        """Keep many signed messages, each as :meth:`add_signed` does, in one transaction (all or none).
+
+        Raises:
+            PublishLogError: a record is already signed with another message (none is kept).
+        """
         with self._transaction() as db:
-            row = db.execute("SELECT id, state, message FROM records WHERE name=?", (name,)).fetchone()
-            if row is not None and row[1] != "added":
-                if row[2] != message:
-                    raise PublishLogError(f"publish log {self.path}: {name} is already signed with another message")
-                return
-            if row is None:
-                db.execute("INSERT INTO records (name, kind, state, updated) VALUES (?, ?, 'added', ?)",
-                           (name, kind, time.time()))
-            db.execute("UPDATE records SET message=?, publisher=?, n_parts=?, state='signed', updated=? "
-                       "WHERE name=?", (message, publisher, len(chunks), time.time(), name))
-            record = db.execute("SELECT id FROM records WHERE name=?", (name,)).fetchone()[0]
-            db.executemany("INSERT INTO parts (record, part, data, flodata, state) VALUES (?, ?, ?, ?, ?)",
-                           [(record, k, chunk, first_flodata if k == 0 else None, "signed" if k == 0 else "waiting")
-                            for k, chunk in enumerate(chunks)])
+            for name, kind, message, publisher, chunks, first_flodata in signed:
+                row = db.execute("SELECT id, state, message FROM records WHERE name=?", (name,)).fetchone()
+                if row is not None and row[1] != "added":
+                    if row[2] != message:
+                        raise PublishLogError(f"publish log {self.path}: {name} is already signed with another "
+                                              "message")
+                    continue
+                if row is None:
+                    record = db.execute("INSERT INTO records (name, kind, state, updated) VALUES (?, ?, 'added', ?)",
+                                        (name, kind, time.time())).lastrowid
+                else:
+                    record = row[0]
+                db.execute("UPDATE records SET message=?, publisher=?, n_parts=?, state='signed', updated=? "
+                           "WHERE id=?", (message, publisher, len(chunks), time.time(), record))
+                db.executemany("INSERT INTO parts (record, part, data, flodata, state) VALUES (?, ?, ?, ?, ?)",
+                               [(record, k, chunk, first_flodata if k == 0 else None,
+                                 "signed" if k == 0 else "waiting") for k, chunk in enumerate(chunks)])
 
     def messages(self) -> list[tuple[str, str, str | None, str]]:
         """Every signed message, in the order it was signed.

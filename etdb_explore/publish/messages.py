@@ -1,13 +1,16 @@
 """The floData a lab publishes: records, edits and deactivations of its own records, split into signed parts.
 
 A message longer than a transaction holds is split as go-etdb did (:func:`~etdb_explore.records.multipart.split_flodata`);
-part 0 is signed at once, the later parts name part 0's txid, so they are signed once it is known.
+part 0 is signed at once, the later parts name part 0's txid, so they are signed once it is known. Many records (or
+many messages' later parts) are signed on every core (:func:`sign_records`, :func:`sign_later_parts`); signatures are
+deterministic (RFC 6979), so the floData is byte for byte what signing one at a time gives.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from etdb_explore.errors import RecordError
@@ -17,6 +20,9 @@ from etdb_explore.records.flo import PrivateKey
 from etdb_explore.records.multipart import sign_part, split_flodata
 from etdb_explore.records.patch import apply_patch
 from etdb_explore.records.record import Record
+from etdb_explore.util.workers import map_chunks
+
+SIGN_CHUNK = 256  # records (or messages) per chunk a worker process signs
 
 
 def first_part(message: str, key: PrivateKey) -> tuple[list[str], str]:
@@ -39,6 +45,33 @@ def later_parts(chunks: list[str], key: PrivateKey, first_txid: str) -> dict[int
     """
     max_ = len(chunks) - 1
     return {k: sign_part(key, k, max_, first_txid, chunks[k]).to_flodata() for k in range(1, len(chunks))}
+
+
+def _sign_records(key: PrivateKey, records: list[Record]) -> list[tuple[list[str], str]]:
+    return [first_part(record.signed(key).to_flodata(), key) for record in records]
+
+
+def sign_records(records: Sequence[Record], key: PrivateKey) -> list[tuple[list[str], str]]:
+    """Each record signed by ``key``, as floData split into chunks, its part 0 signed (:func:`first_part`); on every
+    core when there are many.
+
+    Returns:
+        Per record, in order: (chunks, floData of part 0). The whole message is ``"".join(chunks)``.
+    """
+    return map_chunks(partial(_sign_records, key), records, SIGN_CHUNK)
+
+
+def _sign_later(key: PrivateKey, jobs: list[tuple[list[str], str]]) -> list[dict[int, str]]:
+    return [later_parts(chunks, key, first_txid) for chunks, first_txid in jobs]
+
+
+def sign_later_parts(jobs: Sequence[tuple[list[str], str]], key: PrivateKey) -> list[dict[int, str]]:
+    """:func:`later_parts` of many messages, given as (chunks, part 0's txid); on every core when there are many.
+
+    Returns:
+        Per message, in order: part number → floData.
+    """
+    return map_chunks(partial(_sign_later, key), jobs, SIGN_CHUNK)
 
 
 def _check_owner(record: Record, key: PrivateKey) -> None:

@@ -7,9 +7,10 @@ publish log → (optionally) the FLO chain.
     release.publish("release.sqlite", key, store=LocalStore(), offline=True)   # signed floData into the log
     release.publish("release.sqlite", key, store=LocalStore(), node=FlodRpc("http://user:pw@127.0.0.1:7313/"))
 
-Each step is written to the publish log before the next starts, so running ``publish`` again after any crash goes
-on where it stopped: folders already added are not added again, records already signed keep their signature and
-timestamp, and no part is broadcast twice (see :mod:`etdb_explore.publish.broadcast`).
+Each step is written to the publish log before the next starts (every folder noted as it is added, then the records
+of all of them signed on every core and written in one transaction), so running ``publish`` again after any crash
+goes on where it stopped: folders already added are not added again, records already signed keep their signature
+and timestamp, and no part is broadcast twice (see :mod:`etdb_explore.publish.broadcast`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from etdb_explore.index.sources.flod import FlodRpc
 from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.publish.broadcast import Broadcaster
-from etdb_explore.publish.changes import enqueue
 from etdb_explore.publish.content import add_dataset, export_dataset_car
 from etdb_explore.publish.estimate import DEFAULT_FEE_RATE, Estimate, estimate
 from etdb_explore.publish.filetypes import dataset_files
 from etdb_explore.publish.log import PublishLog, open_log
+from etdb_explore.publish.messages import sign_records
 from etdb_explore.publish.table import (
     FIELDS,
     FOLDER,
@@ -162,6 +163,9 @@ class Release:
         Raises:
             ReleaseProblems: the row has problems.
         """
+        return self._unsigned(label, location, timestamp).signed(key)
+
+    def _unsigned(self, label: Any, location: str, timestamp: int | None = None) -> Record:
         folder = self.folders[self.table.index.get_loc(label)]
         values, problems = row_fields(self.table.loc[label], self.mapping)
         if folder is None:
@@ -174,7 +178,7 @@ class Release:
         artifact = {"timestamp": int(time.time()) if timestamp is None else timestamp, "type": "research",
                     "subtype": "tomogram", **artifact_fields(values),
                     "storage": {"network": "ipfs", "location": location, "files": files}}
-        return Record(normalize_artifact(artifact)).signed(key)
+        return Record(normalize_artifact(artifact))
 
     def dry_run(self, key: PrivateKey | None = None, fee_rate: float = DEFAULT_FEE_RATE) -> DryRun:
         """What publishing would sign and cost; nothing is read from the files, stored, logged or sent.
@@ -226,23 +230,31 @@ class Release:
         with open_log(log) as plog:
             if kubo is None and store is None:
                 store = LocalStore()
-            for label, folder in zip(self.table.index, self.folders):
-                self._publish_one(plog, label, folder, key, store, kubo, nocopy, car_dir, progress)
+            added = [self._add_one(plog, label, folder, store, kubo, nocopy, car_dir, progress)
+                     for label, folder in zip(self.table.index, self.folders)]
+            self._sign_added(plog, [item for item in added if item is not None], key)
             if node is not None and not offline:
                 bridge.run(Broadcaster(node, fee_rate=fee_rate).run(plog, key))
             return plog.records()
 
-    def _publish_one(self, log: PublishLog, label: Any, folder: Path, key: PrivateKey, store: LocalStore | None,
-                     kubo: KuboSource | None, nocopy: bool, car_dir: str | Path | None, progress: bool) -> None:
+    def _add_one(self, log: PublishLog, label: Any, folder: Path, store: LocalStore | None, kubo: KuboSource | None,
+                 nocopy: bool, car_dir: str | Path | None, progress: bool) -> tuple[str, Any, str] | None:
+        """The dataset's folder into IPFS (unless the log has it) and the log; (name, label, location) while its
+        record is still to be signed, else None."""
         name = f"publish {folder.resolve()}"
         state, location = log.record_state(name)
         if state not in (None, "added"):
-            return
+            return None
         if location is None:
             location = add_dataset(folder, store=store, kubo=kubo, nocopy=nocopy, progress=progress)
             log.add_content(name, "publish", str(folder), location)
         if car_dir is not None and store is not None:
             Path(car_dir).mkdir(parents=True, exist_ok=True)
             export_dataset_car(store, location, Path(car_dir) / f"{location}.car")
-        enqueue(log, name, "publish", self.record(label, location, key).to_flodata(), key)
+        return name, label, location
 
+    def _sign_added(self, log: PublishLog, added: list[tuple[str, Any, str]], key: PrivateKey) -> None:
+        """Sign the records of the added datasets (on every core, :func:`sign_records`) into the log at once."""
+        signed = sign_records([self._unsigned(label, location) for _, label, location in added], key)
+        log.add_signed_many([(name, "publish", "".join(chunks), key.address, chunks, first)
+                             for (name, _, _), (chunks, first) in zip(added, signed)])

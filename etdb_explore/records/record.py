@@ -155,9 +155,11 @@ class Record:
         Returns:
             The signed copy (this record is not changed).
         """
-        artifact = normalize_artifact({**self.artifact, "floAddress": key.address, "signature": ""})
+        # the artifact is canonical and stays so: an address and a signature are non-empty ASCII text (the nested
+        # objects are shared with this record, which is not changed)
+        artifact = {name: value for name, value in self.artifact.items() if name != "signature"}
+        artifact["floAddress"] = key.address
         unsigned = replace(self, artifact=artifact)
-        # a signature is non-empty base64 text: the artifact stays canonical with it
         return replace(unsigned, artifact={**artifact, "signature": key.sign_message(unsigned.preimage)})
 
     def to_json(self) -> str:
