@@ -58,7 +58,7 @@ def test_a_failing_chunk_raises_its_error():
 
 def test_short_chunks_are_kept_here_while_long_ones_go():
     with ChunkPool(_squares_and_pids, 10) as pool:
-        pool.submit(range(0, 5))
+        pool.submit(range(5))
         pool.submit(range(5, 25))
         pool.submit(range(25, 28))
         out = pool.results()
