@@ -27,7 +27,7 @@ from etdb_explore.errors import EtdbError, SourceError
 from etdb_explore.index.sources.flod import FlodRpc, RpcError
 from etdb_explore.publish.estimate import DEFAULT_FEE_RATE
 from etdb_explore.publish.log import PartRow, PublishLog, open_log
-from etdb_explore.publish.messages import later_parts
+from etdb_explore.publish.messages import sign_later_parts
 from etdb_explore.records.flo import PrivateKey
 from etdb_explore.util import bridge
 
@@ -95,6 +95,7 @@ class Broadcaster:
         waiting: dict[int, list[PartRow]] = {}
         for part in log.parts():
             waiting.setdefault(part.record, []).append(part)
+        ready = []
         for record, parts in waiting.items():
             first = parts[0]
             if not any(p.state == "waiting" for p in parts) or first.txid is None or key is None:
@@ -102,7 +103,12 @@ class Broadcaster:
             if key.address != first.publisher:
                 raise EtdbError(f"part 0 {first.txid} was signed by {first.publisher}, not by this key's address "
                                 f"{key.address}")
-            flodatas = later_parts([p.data for p in parts], key, first.txid)
+            ready.append((record, parts, first.txid))
+        if key is None or not ready:
+            return
+        # many messages' later parts (a log signed offline whose parts 0 went first) are signed on every core
+        signed = sign_later_parts([([p.data for p in parts], txid) for _, parts, txid in ready], key)
+        for (record, parts, _), flodatas in zip(ready, signed):
             log.sign_waiting(record, {k: fd for k, fd in flodatas.items() if parts[k].state == "waiting"})
 
     async def _send(self, log: PublishLog, session: aiohttp.ClientSession, part: PartRow) -> str:
