@@ -128,8 +128,8 @@ def bench(rate: str, size: int) -> list[str]:
         data.mkdir()
         rng = np.random.default_rng(14)
         with open(data / "big.bin", "wb") as fh:
-            for _ in range(size // (64 * MiB)):
-                fh.write(rng.integers(0, 256, 64 * MiB, dtype=np.uint8).tobytes())
+            for at in range(0, size, 64 * MiB):
+                fh.write(rng.integers(0, 256, min(64 * MiB, size - at), dtype=np.uint8).tobytes())
         expected = hashlib.sha256((data / "big.bin").read_bytes()).hexdigest()
         with mrcfile.new(data / "tomo.rec") as mrc:
             mrc.set_data(rng.integers(-500, 500, size=(300, 1024, 1024), dtype=np.int16))
