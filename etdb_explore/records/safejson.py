@@ -19,7 +19,8 @@ from etdb_explore.errors import RecordError
 
 MAX_DEPTH = 64  # nesting levels of objects and arrays; a real record needs 7
 MIN_INT, MAX_INT = -(2**63), 2**64 - 1  # Go's int64 and uint64 together
-MAX_NUMBER_DIGITS = 20  # longer integer literals cannot fit MAX_INT
+MAX_NUMBER_DIGITS = 21  # longer integer literals are neither Go integers nor Go floats written without an exponent
+GO_FLOAT_EXPONENT_FROM = 1e21  # Go writes a float64 below this without an exponent: 2e19 as 20000000000000000000
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -87,13 +88,16 @@ def nests_deeper(text: str, limit: int) -> bool:
     return False
 
 
-def _int(literal: str) -> int:
+def _int(literal: str) -> int | float:
+    """An integer literal as Go wrote it: an int64/uint64, or a float64 beyond them written without an exponent."""
     if len(literal.lstrip("-")) > MAX_NUMBER_DIGITS:
         raise _Refused(f"integer of {len(literal)} characters is out of range")
     value = int(literal)
-    if not MIN_INT <= value <= MAX_INT:
-        raise _Refused(f"integer {value} is out of range")
-    return value
+    if MIN_INT <= value <= MAX_INT:
+        return value
+    if abs(value) < GO_FLOAT_EXPONENT_FROM:
+        return float(value)
+    raise _Refused(f"integer {value} is out of range")
 
 
 def _float(literal: str) -> float:
