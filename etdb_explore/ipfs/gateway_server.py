@@ -79,6 +79,19 @@ class GatewayServer:
         self.reader = UnixFSReader(source, window=STREAM_WINDOW, nodes=self.nodes)
         self.streams = asyncio.Semaphore(MAX_STREAMS)
 
+    async def _begin(self, request: web.Request, response: web.StreamResponse) -> bool:
+        """Send the status line and headers.
+
+        Returns:
+            False when the client has already gone (a striped reader drops a request it no longer needs): its answer
+            ends there, quietly, and aiohttp closes the connection.
+        """
+        try:
+            await response.prepare(request)
+        except ConnectionError:
+            return False
+        return True
+
     async def _stream(self, request: web.Request, response: web.StreamResponse,
                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
         """Send ``chunks`` as the body; a DAG that turns out broken, or a client that stalls, ends the connection
@@ -148,8 +161,7 @@ class GatewayServer:
             "Content-Type": f"{CAR_TYPE}; version=1; order=dfs; dups={'y' if dups else 'n'}",
             "X-Ipfs-Roots": str(target),
             "Content-Disposition": f'attachment; filename="{target}.car"'})
-        await response.prepare(request)
-        if request.method == "HEAD":
+        if not await self._begin(request, response) or request.method == "HEAD":
             return response
         return await self._stream(request, response,
                                   _car_stream(cid, walker.walk_resolved(resolved, scope, byte_range)))
@@ -182,8 +194,7 @@ class GatewayServer:
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
         response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
-        if request.method == "HEAD":
+        if not await self._begin(request, response) or request.method == "HEAD":
             return response
         return await self._stream(request, response, self.reader.iter_range(stat.cid, start, stop))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from urllib.parse import quote
 
 import aiohttp
@@ -211,3 +214,38 @@ async def test_serve_on_ipv6_loopback_reports_a_usable_url(conformance_store):
             assert r.status == 200 and await r.read() == b"hello world\n"
     finally:
         await runner.cleanup()
+
+
+class _HeldStore:
+    """A block source that holds back one block until the test lets it go."""
+
+    def __init__(self, store: LocalStore, held: CID) -> None:
+        self.store, self.held, self.name = store, held, store.name
+        self.asked, self.release = asyncio.Event(), asyncio.Event()
+
+    async def get(self, cid: CID) -> bytes:
+        if cid == self.held:
+            self.asked.set()
+            await self.release.wait()
+        return await self.store.get(cid)
+
+
+@pytest.mark.parametrize("query", ["?format=car", ""], ids=["car", "path"])
+async def test_a_client_gone_before_the_answer_begins_is_no_server_error(served, query, caplog):
+    store, _, _, big = served
+    held = _HeldStore(store, big)
+    runner, url = await start_server(held)
+    try:
+        async with aiohttp.ClientSession() as http:
+            request = asyncio.ensure_future(http.get(f"{url}/ipfs/{big}{query}"))
+            await asyncio.wait_for(held.asked.wait(), 10)
+            request.cancel()  # the client leaves while the server still looks for the root
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+        await asyncio.sleep(0.1)
+        with caplog.at_level(logging.DEBUG, logger="aiohttp"):
+            held.release.set()
+            await asyncio.sleep(0.3)
+    finally:
+        await runner.cleanup()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
