@@ -3,10 +3,13 @@
 // binning and colormap controls, zoom (wheel) and pan (drag), and a readout of the section, the voxel size and the
 // value under the cursor (asked of Python, which holds the raw section).
 //
-// Python (etdb_explore/widgets/slice_viewer.py) reads and renders; this module only asks (sets z and the settings)
-// and paints what arrives. For tests and benchmarks the root element carries data-z (the section painted last),
-// data-frame-version (bumped on each paint), data-error (the error of the wanted section, if any) and
-// data-paint-ms (the last slider move or key press → frame painted, in ms).
+// Python (etdb_explore/widgets/slice_viewer.py) reads and renders; this module asks (sets z and the settings) and
+// paints. Frames arrive as widget messages with a binary buffer, keyed "generation:z"; they are kept first in, first
+// out up to info.front_cache_bytes (Python keeps the same account, so it never sends a frame this cache still
+// holds), and a frame held is painted as soon as the slider reaches it, without a round trip to the kernel.
+// For tests and benchmarks the root element carries data-z (the section painted last), data-frame-version (bumped
+// on each paint), data-error (the error of the wanted section, if any), data-paint-ms (the last slider move or key
+// press → frame painted, in ms) and data-cached (how many frames the cache holds).
 
 const PLAY_INTERVAL_MS = 100; // play shows at most 10 sections a second (and never runs ahead of the data)
 const PROBE_INTERVAL_MS = 60; // the value under the cursor is asked for at most this often
@@ -77,8 +80,10 @@ function render({ model, el }) {
 
   let version = 0;
   let asked = null; // performance.now() of the last move by the user, for data-paint-ms
+  const frames = new Map(); // key → {info, bytes}, oldest first
+  let cachedBytes = 0;
+  let painted = null; // the frame on the canvas
   let playing = null;
-  let lastPainted = 0;
   let zoom = 1, panX = 0, panY = 0;
 
   function label(z) {
@@ -112,8 +117,7 @@ function render({ model, el }) {
   }
 
   function layout() {
-    const frame = model.get("frame_info");
-    if (!frame.width) return;
+    if (!painted) return;
     // physical size of the section (Å), so anisotropic pixels and very thin images keep their true shape
     const w = nx * vx, h = ny * vy;
     const scale = (FIT_PX / Math.max(w, h)) * zoom;
@@ -122,25 +126,52 @@ function render({ model, el }) {
     canvas.style.transform = `translate(${panX}px, ${panY}px)`;
   }
 
-  function paint() {
-    const frame = model.get("frame_info");
-    root.dataset.error = frame.error ?? "";
-    error.textContent = frame.error ? `section ${frame.z}: ${frame.error}` : "";
-    if (frame.error || !frame.width) return;
-    const data = model.get("frame");
+  function wantedKey() {
+    return `${model.get("generation")}:${model.get("z")}`;
+  }
+
+  function keep(frame, data) {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.length !== frame.width * frame.height) return;
+    if (frames.has(frame.key)) {
+      cachedBytes -= frames.get(frame.key).bytes.length;
+      frames.delete(frame.key);
+    }
+    frames.set(frame.key, { info: frame, bytes });
+    cachedBytes += bytes.length;
+    for (const [key, old] of frames) { // the same order and bound as Python's account of what it sent
+      if (cachedBytes <= info.front_cache_bytes) break;
+      frames.delete(key);
+      cachedBytes -= old.bytes.length;
+    }
+    root.dataset.cached = String(frames.size);
+  }
+
+  function show() {
+    const key = wantedKey();
+    const wanted = model.get("frame_info");
+    const failed = wanted.key === key && wanted.error ? wanted.error : "";
+    root.dataset.error = failed;
+    error.textContent = failed ? `section ${wanted.z}: ${failed}` : "";
+    const entry = frames.get(key);
+    root.classList.toggle("sv-waiting", !entry && !failed);
+    if (entry) paint(entry);
+  }
+
+  function paint(entry) {
+    const { info: frame, bytes } = entry;
     const map = lut(model.get("colormap"));
     canvas.width = frame.width;
     canvas.height = frame.height;
     const ctx = canvas.getContext("2d");
     const image = ctx.createImageData(frame.width, frame.height);
-    const px = image.data;
-    for (let i = 0, j = 0; i < bytes.length; i++, j += 4) {
-      const v = map[bytes[i]];
-      px[j] = v; px[j + 1] = v; px[j + 2] = v; px[j + 3] = 255;
-    }
+    const px = new Uint32Array(image.data.buffer); // one write a pixel: the RGBA of each level, as one word
+    const rgba = new Uint32Array(256);
+    const bytesOf = new Uint8Array(rgba.buffer);
+    for (let i = 0; i < 256; i++) bytesOf.set([map[i], map[i], map[i], 255], 4 * i);
+    for (let i = 0; i < bytes.length; i++) px[i] = rgba[bytes[i]];
     ctx.putImageData(image, 0, 0);
+    painted = entry;
     layout();
     root.dataset.z = String(frame.z);
     root.dataset.frameVersion = String(++version);
@@ -150,7 +181,6 @@ function render({ model, el }) {
     }
     where.textContent = `${label(frame.z)} · ${vx.toFixed(2)} × ${vy.toFixed(2)} × ${vz.toFixed(2)} Å` +
       ` · window ${fmt(frame.lo)}…${fmt(frame.hi)}` + (frame.bin[0] * frame.bin[1] > 1 ? ` · binned ${frame.bin[1]}×${frame.bin[0]}` : "");
-    lastPainted = performance.now();
     if (playing !== null) {
       const wait = Math.max(0, PLAY_INTERVAL_MS - (performance.now() - playing));
       setTimeout(() => { if (playing !== null) { playing = performance.now(); advance(); } }, wait);
@@ -191,8 +221,7 @@ function render({ model, el }) {
   });
   contrast.addEventListener("change", () => {
     if (contrast.value === "manual") {
-      const frame = model.get("frame_info");
-      if (frame.hi !== undefined) model.set("window", [frame.lo, frame.hi]);
+      if (painted) model.set("window", [painted.info.lo, painted.info.hi]);
     }
     model.set("contrast", contrast.value);
     model.save_changes();
@@ -225,10 +254,13 @@ function render({ model, el }) {
     probeAt = performance.now();
     const x = Math.floor(((event.clientX - rect.left) / rect.width) * nx);
     const y = Math.floor(((event.clientY - rect.top) / rect.height) * ny);
-    model.send({ action: "probe", x, y });
+    if (painted) model.send({ action: "probe", key: painted.info.key, x, y });
   });
-  function onMessage(msg) {
-    if (msg && msg.probe) {
+  function onMessage(msg, buffers) {
+    if (msg && msg.frame && buffers && buffers.length === 1) {
+      keep(msg.frame, buffers[0]);
+      if (msg.frame.key === wantedKey()) show();
+    } else if (msg && msg.probe) {
       const p = msg.probe;
       value.textContent = p.value === null ? "" : ` · (${p.x}, ${p.y}) = ${fmt(p.value)}`;
       root.dataset.probe = JSON.stringify(p);
@@ -236,13 +268,15 @@ function render({ model, el }) {
   }
 
   const handlers = {
-    "change:z": drawControls, "change:contrast": drawControls, "change:percentiles": drawControls,
-    "change:window": drawControls, "change:binning": drawControls, "change:colormap": () => { drawControls(); paint(); },
-    "change:loading": drawControls, "change:frame_info": paint, "change:frame": paint, "msg:custom": onMessage,
+    "change:z": () => { drawControls(); show(); }, "change:generation": show, "change:frame_info": show,
+    "change:contrast": drawControls, "change:percentiles": drawControls, "change:window": drawControls,
+    "change:binning": drawControls, "change:loading": drawControls, "msg:custom": onMessage,
+    "change:colormap": () => { drawControls(); if (painted) paint(painted); },
   };
   for (const [event, handler] of Object.entries(handlers)) model.on(event, handler);
   drawControls();
-  paint();
+  model.send({ action: "hello" }); // frames come afresh to a new view
+  show();
   return () => {
     playing = null;
     for (const [event, handler] of Object.entries(handlers)) model.off(event, handler);

@@ -4,20 +4,29 @@ in a notebook.
 The front end (``widgets/slice_viewer.js``, shared by both) owns the slider, play button, arrow keys, zoom and pan,
 and sends the wanted state as traits: ``z``, ``contrast`` ("auto": between the ``percentiles`` of the section;
 "manual": the ``window``), ``binning`` (0: automatic, at most ``max_size`` pixels a side) and ``colormap``. Python
-answers with ``frame``: the section after binning and contrast as uint8, one byte a pixel, sent as a binary widget
-buffer, and ``frame_info`` (which section, its size, the window used, or the error that section hit).
+answers with frames: the section after binning and contrast as uint8, one byte a pixel, sent as a binary buffer of a
+widget message and tagged with a key (the settings' ``generation`` and the section); ``frame_info`` says which
+frame is the wanted one (its size and window), or the error that section hit.
+
+The page keeps the frames it received, first in first out up to ``FRONT_CACHE_BYTES``, and paints a frame it holds
+as soon as the slider reaches it, without asking the kernel. Python keeps the same account of what it sent (both
+sides evict in the same order), so it never sends a frame twice while the page still has it; a page shown anew
+says hello and gets frames afresh.
 
 Reads run on etdb-explore's I/O loop (:mod:`etdb_explore.util.bridge`), never on the kernel's, so the kernel keeps
-answering while a remote tomogram streams in. One read is in flight at a time: when the slider moves faster than
-sections arrive, a result that is no longer wanted is dropped and the newest position is read next. After each shown
-section its neighbours are read ahead in the background. A section that cannot be read (a gateway gone, a corrupt
-block) shows its error in the widget; other sections keep working.
+answering while a remote tomogram streams in. One read for the wanted section is in flight at a time: when the
+slider moves faster than sections arrive, a result that is no longer wanted is kept but not shown, and the newest
+position is read next. After each shown section its ``PREFETCH`` neighbours on each side are read and rendered one
+by one in the background and pushed to the page, so stepping through them paints at once. A section that cannot be
+read (a gateway gone, a corrupt block) shows its error in the widget; other sections keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,11 +42,29 @@ if TYPE_CHECKING:
 
 CONTRASTS = ("auto", "manual")
 COLORMAPS = ("gray", "inverted")
-PREFETCH = 1  # sections read ahead on each side of the one shown
+PREFETCH = 2  # sections read ahead on each side of the one shown
+FRONT_CACHE_BYTES = 96 * 1024 * 1024  # frames the page keeps (first in, first out); Python mirrors the account
+KEPT_BYTES = 160 * 1024 * 1024  # raw sections and frames the kernel keeps (least recently used out)
+RENDER_SETTINGS = ("contrast", "percentiles", "window", "binning", "max_size")  # a change makes every frame anew
 
 
 class ViewerError(EtdbError, ValueError):
     """A viewer setting is out of range (naming the setting and the value)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One section as read (``raw``, for the values under the cursor) and as sent (``frame``, uint8), with the
+    ``info`` the page gets along with it."""
+
+    raw: np.ndarray
+    frame: np.ndarray
+    info: dict[str, Any]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the raw section and the frame."""
+        return self.raw.nbytes + self.frame.nbytes
 
 
 class SliceViewer(EtdbWidget):
@@ -51,8 +78,9 @@ class SliceViewer(EtdbWidget):
 
     Traits set by the page or from Python: ``z``; ``contrast`` ("auto" or "manual"); ``percentiles`` ([low, high]
     for auto contrast); ``window`` ([vmin, vmax] for manual contrast); ``binning`` (0: automatic); ``max_size``;
-    ``colormap`` ("gray" or "inverted"). Set by the viewer: ``frame`` (uint8 bytes), ``frame_info`` and ``info``.
-    Without a live front end it shows a PNG of the current section.
+    ``colormap`` ("gray" or "inverted"). Set by the viewer: ``frame_info`` (the wanted frame), ``generation`` (bumped
+    when a rendering setting changes), ``loading`` and ``info``; :attr:`frame` is the wanted frame's bytes. Without
+    a live front end it shows a PNG of the current section.
 
     Raises:
         ViewerError: an option is out of range.
@@ -70,17 +98,22 @@ class SliceViewer(EtdbWidget):
     colormap = traitlets.Unicode("gray").tag(sync=True)
 
     info = traitlets.Dict().tag(sync=True)  # the volume: name, shape, dtype, voxel size, kind (and tilt angles)
-    frame = traitlets.Bytes(b"").tag(sync=True)  # the shown section as uint8 (a binary buffer), row-major
-    frame_info = traitlets.Dict().tag(sync=True)  # {"z", "width", "height", "bin", "lo", "hi", "ms"} or {"z", "error"}
+    generation = traitlets.Int(0).tag(sync=True)  # part of every frame key: bumped when a rendering setting changes
+    frame_info = traitlets.Dict().tag(sync=True)  # {"key", "z", "width", "height", "bin", "lo", "hi", "ms"} or
+    # {"key", "z", "error"}
     loading = traitlets.Int(-1).tag(sync=True)  # the section being read (-1: none)
 
     def __init__(self, volume: Volume, *, z: int | None = None, **options: Any) -> None:
         self._volume = volume
-        self._busy = False
-        self._shown: np.ndarray | None = None  # the raw section shown (for values under the cursor)
-        self.dropped = 0  # results dropped because the slider had moved on
+        self._busy = False  # a read of the wanted section is in flight
+        self._prefetching = False
+        self._kept: OrderedDict[str, Rendered] = OrderedDict()  # key → rendered section, least recently used first
+        self._sent: OrderedDict[str, int] = OrderedDict()  # key → frame bytes, as the page's cache holds them
+        self.dropped = 0  # results not shown because the slider had moved on
+        self._ready = False  # the initial settings are being set: nothing is read yet
         nz = volume.shape[0]
         super().__init__(z=nz // 2 if z is None else z, info=self._describe_volume(), **options)
+        self._ready = True
         self.on_msg(self._on_message)
         self._pump()
 
@@ -92,10 +125,18 @@ class SliceViewer(EtdbWidget):
         """The volume shown."""
         return self._volume
 
+    @property
+    def frame(self) -> bytes:
+        """The wanted frame as the page paints it (uint8, row-major; ``frame_info`` gives its size); empty while it
+        is read or when its read failed."""
+        kept = self._kept.get(self.frame_info.get("key", ""))
+        return b"" if kept is None else kept.frame.tobytes()
+
     def _describe_volume(self) -> dict[str, Any]:
         vol = self._volume
         return {"name": vol.source.name, "shape": list(vol.shape), "dtype": str(vol.dtype),
-                "voxel_size": [float(v) for v in vol.voxel_size], "kind": "volume"}
+                "voxel_size": [float(v) for v in vol.voxel_size], "kind": "volume",
+                "front_cache_bytes": FRONT_CACHE_BYTES}
 
     # ---- settings -------------------------------------------------------------------------------------------------
 
@@ -133,87 +174,154 @@ class SliceViewer(EtdbWidget):
 
     # ---- reading --------------------------------------------------------------------------------------------------
 
-    def _wanted(self) -> tuple[Any, ...]:
-        return (self.z, self.contrast, tuple(self.percentiles), tuple(self.window), self.binning, self.max_size)
+    def _key(self, z: int | None = None) -> str:
+        """The key of section ``z`` (default the wanted one) under the current settings, as the page spells it."""
+        return f"{self.generation}:{self.z if z is None else z}"
 
-    @traitlets.observe("z", "contrast", "percentiles", "window", "binning", "max_size")
+    def _settings(self) -> tuple[Any, ...]:
+        return (self.contrast, tuple(self.percentiles), tuple(self.window), self.binning, self.max_size)
+
+    @traitlets.observe(*RENDER_SETTINGS)
     def _settings_changed(self, change: dict[str, Any]) -> None:
         if change["name"] == "window" and self.contrast != "manual":
             return
-        self._pump()
+        self._kept.clear()  # frames of the old settings are not shown again (the raw sections stay in the volume)
+        self.generation += 1
+
+    @traitlets.observe("z", "generation")
+    def _wanted_changed(self, change: dict[str, Any]) -> None:
+        if self._ready:
+            self._pump()
 
     def _pump(self) -> None:
-        """Read the wanted section unless a read is in flight (its result is then checked against what is wanted
-        when it arrives, and this is called again)."""
+        """Show the wanted section if it is rendered, else read it unless a read is in flight (its result is then
+        kept, and this is called again)."""
+        key = self._key()
+        if key in self._kept:
+            self._show(key)
+            return
         if self._busy:
             return
-        wanted = self._wanted()
-        self._busy, self.loading = True, wanted[0]
+        self._busy, self.loading = True, self.z
         started = time.perf_counter()
 
-        def done(result: tuple[np.ndarray, np.ndarray, float, float, tuple[int, int]] | None,
-                 exc: BaseException | None) -> None:
+        def done(result: Rendered | None, exc: BaseException | None) -> None:
             self._busy = False
             if isinstance(exc, asyncio.CancelledError):
                 return
-            if wanted != self._wanted():  # the slider moved on while this was read: the newest position wins
+            if result is not None:
+                result.info["ms"] = round((time.perf_counter() - started) * 1000, 1)
+                self._keep(key, result)
+            if key != self._key():  # the slider moved on while this was read: the newest position wins
                 self.dropped += 1
                 self._pump()
                 return
-            z = wanted[0]
-            with self.hold_sync():
-                self.loading = -1
-                if exc is not None:
-                    self._shown = None
-                    self.frame, self.frame_info = b"", {"z": z, "error": describe(exc)}
-                    return
-                section, frame, lo, hi, bins = result
-                self._shown = section
-                self.frame = frame.tobytes()
-                self.frame_info = {"z": z, "width": frame.shape[1], "height": frame.shape[0], "bin": list(bins),
-                                   "lo": lo, "hi": hi, "ms": round((time.perf_counter() - started) * 1000, 1)}
-            self._prefetch(z)
+            if exc is not None:
+                with self.hold_sync():
+                    self.loading = -1
+                    self.frame_info = {"key": key, "z": self.z, "error": describe(exc)}
+                return
+            self._show(key)
 
-        self._start(self._aframe(wanted), done)
+        self._start(self._arender(key, self.z, self._settings()), done)
 
-    async def _aframe(self, wanted: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, float, float, tuple[int, int]]:
-        """On the I/O loop: read section ``z`` and make its frame (in a worker thread: the loop keeps serving)."""
-        z, contrast, percentiles, window, binning, max_size = wanted
+    async def _arender(self, key: str, z: int, settings: tuple[Any, ...]) -> Rendered:
+        """Read section ``z`` and make its frame under ``settings``, as ``key`` (the read on the I/O loop, the frame
+        in a worker thread: neither loop waits for it)."""
         section = await self._volume.aget(z)
-        return await asyncio.to_thread(_render, section, contrast, percentiles, window, binning, max_size)
+        return await asyncio.to_thread(_render, section, key, z, *settings)
 
-    def _prefetch(self, z: int) -> None:
-        """Read the neighbours of ``z`` into the volume's cache in the background (errors show once asked for)."""
+    def _keep(self, key: str, rendered: Rendered) -> None:
+        if not key.startswith(f"{self.generation}:"):
+            return  # made under settings changed since
+        self._kept[key] = rendered
+        self._kept.move_to_end(key)
+        total = sum(r.nbytes for r in self._kept.values())
+        while total > KEPT_BYTES and len(self._kept) > 1:
+            total -= self._kept.popitem(last=False)[1].nbytes
+
+    def _show(self, key: str) -> None:
+        """Make the kept section ``key`` the wanted frame: send it unless the page holds it, then read ahead."""
+        rendered = self._kept[key]
+        self._kept.move_to_end(key)
+        self._send_frame(key, rendered)
+        with self.hold_sync():
+            self.loading = -1
+            self.frame_info = dict(rendered.info)
+        self._prefetch()
+
+    def _send_frame(self, key: str, rendered: Rendered) -> None:
+        """Send a frame to the page unless its cache still holds it (the account mirrors the page's eviction)."""
+        if key in self._sent:
+            return
+        self.send({"frame": rendered.info}, [rendered.frame.tobytes()])
+        self._sent[key] = rendered.frame.nbytes
+        total = sum(self._sent.values())
+        while total > FRONT_CACHE_BYTES and self._sent:
+            total -= self._sent.popitem(last=False)[1]
+
+    def _prefetch(self) -> None:
+        """Read, render and send the wanted section's neighbours one at a time in the background, nearest first,
+        while no read of the wanted section is waiting (errors show once a section is asked for)."""
+        if self._prefetching or self._busy:
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # a plain script waits for every read: nothing to hide latency from
         nz = self._volume.shape[0]
-        for near in range(max(0, z - PREFETCH), min(nz, z + PREFETCH + 1)):
-            if near != z:
-                self._start(self._volume.aget(near), lambda result, exc: None)
+        near = [self.z + d * s for d in range(1, PREFETCH + 1) for s in (1, -1)]
+        for z in (z for z in near if 0 <= z < nz):
+            key = self._key(z)
+            if key not in self._kept:
+                break
+            self._send_frame(key, self._kept[key])  # read before; the page may not hold it
+        else:
+            return
+        self._prefetching = True
+
+        def done(result: Rendered | None, exc: BaseException | None) -> None:
+            self._prefetching = False
+            if result is None:
+                return
+            self._keep(key, result)
+            if key in self._kept:
+                self._send_frame(key, result)
+                self._prefetch()
+
+        self._start(self._arender(key, z, self._settings()), done)
 
     # ---- the page's questions -------------------------------------------------------------------------------------
 
     def _on_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:
-        if isinstance(content, dict) and content.get("action") == "probe":
-            self.send({"probe": self.value_at(content.get("x"), content.get("y"))})
+        if not isinstance(content, dict):
+            return
+        if content.get("action") == "probe":
+            self.send({"probe": self.value_at(content.get("x"), content.get("y"), content.get("key"))})
+        elif content.get("action") == "hello":  # a new view: its cache is empty
+            self._sent.clear()
+            if self.frame_info.get("key") in self._kept:
+                self._show(self.frame_info["key"])
 
-    def value_at(self, x: Any, y: Any) -> dict[str, Any]:
+    def value_at(self, x: Any, y: Any, key: str | None = None) -> dict[str, Any]:
         """The value of the shown section at pixel (``x``, ``y``) of the section (not of the binned frame).
 
+        Args:
+            key: the frame the page shows (default the wanted one).
+
         Returns:
-            ``{"z", "x", "y", "value"}``; ``value`` is None outside the section or while no section is shown, and a
-            string for NaN and infinities.
+            ``{"z", "x", "y", "value"}``; ``value`` is None outside the section or while the section is not at hand,
+            and a string for NaN and infinities.
         """
-        z = self.frame_info.get("z", self.z)
-        if self._shown is None or not isinstance(x, (int, float)) or not isinstance(y, (int, float)):
+        kept = self._kept.get(key if isinstance(key, str) else self.frame_info.get("key", ""))
+        z = kept.info["z"] if kept is not None else self.z
+        if kept is None or not isinstance(x, (int, float)) or not isinstance(y, (int, float)):
             return {"z": z, "x": x, "y": y, "value": None}
         xi, yi = int(x), int(y)
-        ny, nx = self._shown.shape
+        ny, nx = kept.raw.shape
         if not (0 <= xi < nx and 0 <= yi < ny):
             return {"z": z, "x": xi, "y": yi, "value": None}
-        value = self._shown[yi, xi].item()
+        value = kept.raw[yi, xi].item()
         return {"z": z, "x": xi, "y": yi, "value": value if np.isfinite(value) else str(value)}
 
     # ---- static display -------------------------------------------------------------------------------------------
@@ -228,10 +336,10 @@ class SliceViewer(EtdbWidget):
         Raises:
             EtdbError: the section cannot be read (as :meth:`Volume.aget`).
         """
-        info = self.frame_info
-        if self.frame and info.get("z") == self.z and "error" not in info:
-            return np.frombuffer(self.frame, dtype=np.uint8).reshape(info["height"], info["width"])
-        return bridge.run(self._aframe(self._wanted()))[1]
+        kept = self._kept.get(self._key())
+        if kept is not None:
+            return kept.frame
+        return bridge.run(self._arender(self._key(), self.z, self._settings())).frame
 
     def fallback_png(self) -> bytes | None:
         """A PNG of the current section after contrast and colormap (None when it cannot be read).
@@ -292,10 +400,13 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _render(section: np.ndarray, contrast: str, percentiles: tuple[float, float], window: tuple[float, float],
-            binning: int, max_size: int) -> tuple[np.ndarray, np.ndarray, float, float, tuple[int, int]]:
+def _render(section: np.ndarray, key: str, z: int, contrast: str, percentiles: tuple[float, float],
+            window: tuple[float, float], binning: int, max_size: int) -> Rendered:
     """A section's frame: binned, then the window (the percentiles of the binned section, or the manual one)."""
     factor = binning or auto_binning(section.shape, max_size)
     small = binned(section, factor)
     lo, hi = contrast_limits(small, *percentiles) if contrast == "auto" else window
-    return section, to_frame(small, lo, hi), lo, hi, bin_factors(section.shape, factor)
+    frame = to_frame(small, lo, hi)
+    info = {"key": key, "z": z, "width": frame.shape[1], "height": frame.shape[0],
+            "bin": list(bin_factors(section.shape, factor)), "lo": float(lo), "hi": float(hi)}
+    return Rendered(section, frame, info)

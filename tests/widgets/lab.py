@@ -130,7 +130,7 @@ class Lab:
     # ---- notebooks ----------------------------------------------------------------------------------------------
 
     def run(self, cells: list[str], name: str = "test.ipynb", viewport: tuple[int, int] = (1400, 1000)) -> Any:
-        """Write a notebook of ``cells``, open it in a new page, wait for an idle kernel, and run all cells.
+        """Write a notebook of ``cells``, open it alone in a new page, wait for an idle kernel, and run all cells.
 
         Returns:
             The Playwright page (its errors are collected in :attr:`errors`).

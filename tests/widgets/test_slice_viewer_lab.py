@@ -4,7 +4,10 @@ should; the tilt-series slider is labelled in degrees with the angles' source; n
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import signal
 
 import numpy as np
 
@@ -23,9 +26,11 @@ VIEWER = ".etdb-slice-viewer"
 
 def _painted(page, nth: int) -> np.ndarray:
     """The canvas of the ``nth`` viewer as an (h, w, 4) RGBA array, read with getImageData."""
-    width, height, rgba = page.locator(f"{VIEWER} canvas.sv-canvas").nth(nth).evaluate(
-        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
-    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+    width, height, data = page.locator(f"{VIEWER} canvas.sv-canvas").nth(nth).evaluate("""c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = ''; for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+        return [c.width, c.height, btoa(s)]; }""")
+    return np.frombuffer(base64.b64decode(data), dtype=np.uint8).reshape(height, width, 4)
 
 
 def _shows(page, nth: int, z: int) -> None:
@@ -81,3 +86,35 @@ def test_viewers_paint_the_python_frames_and_follow_keys_and_slider(lab, demo):
 
     lab.screenshot(page, "slice_viewer")
     assert lab.errors == []
+
+
+def test_neighbours_paint_from_the_page_cache_while_the_kernel_is_stopped(lab, demo, tmp_path):
+    """The neighbours of the shown section are pushed to the page ahead of time: stepping to them paints while the
+    kernel's process is stopped (SIGSTOP: no round trip is possible); a section never read waits for the kernel."""
+    vol = open_tomogram(demo.datasets.iloc[2], index=demo)
+    pid_file = tmp_path / "kernel.pid"
+    cells = [("import os, pathlib\nimport etdb_explore as etdb\nidx = etdb.load_index()\n"
+              f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+              "viewer = etdb.open_tomogram(idx.datasets.iloc[2], index=idx).view(z=10)\nviewer")]
+    page = lab.run(cells, "slice_viewer_cache.ipynb")
+    page.wait_for_selector(VIEWER, timeout=120_000)
+    _shows(page, 0, 10)
+    page.wait_for_function(f"Number(document.querySelector('{VIEWER}').dataset.cached) >= 5", timeout=60_000)
+    root = page.locator(VIEWER).first
+    root.focus()
+
+    kernel = int(pid_file.read_text())
+    os.kill(kernel, signal.SIGSTOP)
+    try:
+        for z in (11, 12, 11, 10, 9, 8):
+            page.keyboard.press("ArrowRight" if z > int(root.get_attribute("data-z")) else "ArrowLeft")
+            _shows(page, 0, z)
+            _same(_painted(page, 0), _expected(vol[z]))
+        page.keyboard.press("End")  # never read: only the kernel can make it
+        page.wait_for_timeout(1500)
+        assert root.get_attribute("data-z") == "8"
+    finally:
+        os.kill(kernel, signal.SIGCONT)
+    _shows(page, 0, vol.shape[0] - 1)  # and it arrives once the kernel runs again
+    assert lab.errors == []
+    page.close()
