@@ -9,12 +9,14 @@ import asyncio
 import io
 import time
 
+import matplotlib
 import mrcfile
 import numpy as np
 import pytest
 from PIL import Image
 
 from etdb_explore.content.client import Client
+from etdb_explore.errors import EtdbError
 from etdb_explore.util import bridge
 from etdb_explore.volumes.byteranges import LocalFile
 from etdb_explore.volumes.open import open_tiltseries, open_tomogram
@@ -91,8 +93,8 @@ def test_frames_are_the_numpy_sections_after_contrast(volume_file):
         assert v.z == 11
         with pytest.raises(ViewerError, match="percentiles"):
             v.percentiles = [50.0, 20.0]
-        with pytest.raises(ViewerError, match="colormap"):
-            v.colormap = "rainbow"
+        with pytest.raises(ViewerError, match="'no-such-map'"):
+            v.colormap = "no-such-map"
     finally:
         v.close()
 
@@ -232,3 +234,100 @@ def test_index_browser_static_display_is_its_table(demo):
         assert "image/png" not in bundle
     finally:
         browser.close()
+
+
+def test_colormaps_are_matplotlibs_sent_once_as_a_table(volume_file):
+    path, data = volume_file
+    v = Volume.open(LocalFile(path)).view(z=4, cmap="viridis")
+    try:
+        assert v.colormap == "viridis"
+        table = np.frombuffer(v.lut, dtype=np.uint8).reshape(256, 3)
+        viridis = np.round(matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).astype(np.uint8)
+        np.testing.assert_array_equal(table, viridis)
+        picture = np.asarray(Image.open(io.BytesIO(v._repr_mimebundle_()[0]["image/png"])))
+        np.testing.assert_array_equal(picture, viridis[_expected(data[4])])  # the static PNG in colour too
+        generation = v.generation
+        v.colormap = "inverted"  # the page recolours the frames it has: nothing is rendered anew
+        assert v.generation == generation
+        np.testing.assert_array_equal(np.frombuffer(v.lut, dtype=np.uint8).reshape(256, 3)[:, 0], 255 - np.arange(256))
+    finally:
+        v.close()
+    with pytest.raises(EtdbError, match="'nonexistent_cmap'"):
+        Volume.open(LocalFile(path)).view(cmap="nonexistent_cmap")
+
+
+def test_where_the_bytes_came_from_is_in_the_viewer(volume_file):
+    path, _ = volume_file
+    plain = Volume.open(LocalFile(path)).view()
+    try:
+        assert plain.info["read_from"] is None  # opened from a path: nothing to say
+    finally:
+        plain.close()
+    for content, marked in (("ipfs-verified", False), ("mirror-verified", False), ("mirror-unverified", True),
+                            ("rewritten", True)):
+        said = {"home": "caltechdata", "content": content, "where": "http://127.0.0.1:9/tomo.rec", "passed_over": []}
+        v = Volume.open(LocalFile(path), {"read_from": said}).view()
+        try:
+            assert v.info["read_from"] == {"home": "caltechdata", "content": content,
+                                           "where": "http://127.0.0.1:9/tomo.rec", "unverified": marked}
+        finally:
+            v.close()
+
+
+class CountingFile(LocalFile):
+    """A local file that logs every range read."""
+
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.ranges: list[tuple[int, int]] = []
+
+    async def read(self, start: int, end: int) -> bytes:
+        self.ranges.append((start, end))
+        return await super().read(start, end)
+
+
+def test_xz_and_yz_planes_are_the_numpy_planes_read_with_bounded_memory(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    data = rng.normal(0, 50, size=(30, 40, 56)).astype(np.int16)
+    source = CountingFile(_mrc(tmp_path / "a.mrc", data, voxel=(2.0, 2.0, 7.0)))
+    vol = Volume.open(source, readahead=0)
+    source.ranges.clear()  # the header
+    xz = vol.view(plane="xz", y=7)
+    try:
+        assert (xz.plane, xz.y, xz.z, xz.x) == ("xz", 7, 15, 28)
+        assert xz.frame_info["plane"] == "xz" and xz.frame_info["position"] == 7
+        np.testing.assert_array_equal(_frame(xz), _expected(data[:, 7, :]))
+        read = sum(end - start for start, end in source.ranges)
+        assert read == 30 * 5 * 56 * 2  # rows 5..9 of each section (the plane and its neighbours), nothing else
+        assert {f"{xz.generation}:xz:{y}" for y in range(5, 10)} <= set(xz._kept)
+        assert xz.value_at(3, 2) == {"plane": "xz", "position": 7, "x": 3, "y": 2, "value": int(data[2, 7, 3])}
+        xz.y = 8  # read along with y=7: no new read
+        reads = len(source.ranges)
+        np.testing.assert_array_equal(_frame(xz), _expected(data[:, 8, :]))
+        assert len(source.ranges) == reads
+
+        monkeypatch.setattr("etdb_explore.widgets.planes.CHUNK_BYTES", 8 * 40 * 56 * 2)  # 8 sections at a time
+        source.ranges.clear()
+        xz.plane, xz.x = "yz", 50
+        np.testing.assert_array_equal(_frame(xz), _expected(data[:, :, 50]))
+        assert max(end - start for start, end in source.ranges) <= 8 * 40 * 56 * 2  # never more than a chunk
+        assert xz.value_at(4, 9)["value"] == int(data[9, 4, 50])
+        xz.plane = "xy"
+        np.testing.assert_array_equal(_frame(xz), _expected(data[15]))
+        with pytest.raises(ViewerError, match="plane"):
+            xz.plane = "zz"
+    finally:
+        xz.close()
+
+
+def test_plane_reads_report_their_progress(tmp_path, monkeypatch):
+    from etdb_explore.widgets.planes import read_planes
+
+    data = np.arange(20 * 6 * 8, dtype=np.float32).reshape(20, 6, 8)
+    vol = Volume.open(LocalFile(_mrc(tmp_path / "p.mrc", data)), readahead=0)
+    monkeypatch.setattr("etdb_explore.widgets.planes.CHUNK_BYTES", 6 * 6 * 8 * 4)  # 6 sections at a time
+    seen: list[tuple[int, int]] = []
+    planes = bridge.run(read_planes(vol, "yz", 2, 5, lambda done, total: seen.append((done, total))))
+    assert seen == [(6, 20), (12, 20), (18, 20), (20, 20)]
+    for x in (2, 3, 4):
+        np.testing.assert_array_equal(planes[x], data[:, :, x])
