@@ -307,13 +307,14 @@ class Volume:
         :class:`~etdb_explore.widgets.slice_viewer.TiltSeriesViewer` for a tilt-series), the cell's output.
 
         Args:
-            options: as the viewer (``z``, ``contrast``, ``percentiles``, ``window``, ``binning``, ``colormap``).
+            options: as the viewer (``plane`` "xy", "xz" or "yz"; ``z``, ``contrast``, ``percentiles``, ``window``,
+                ``binning``; ``cmap``, a matplotlib colormap name, "gray" or "inverted").
 
         Returns:
             The widget.
 
         Raises:
-            ViewerError: an option is out of range.
+            ViewerError: an option is out of range, or an unknown plane or colormap.
         """
         from etdb_explore.widgets.slice_viewer import viewer_for  # the widgets layer builds on this one
 
