@@ -92,18 +92,11 @@ def client_section(urls: str, path: str) -> dict:
 
 
 def client_baseline(url: str, path: str) -> dict:
-    import mrcfile
-
+    """Download the whole file from one gateway, then read its middle section with mrcfile (bench_volumes' baseline)."""
     sys.path.insert(0, str(HERE))
-    from bench_volumes import fetch_whole
+    from bench_volumes import client_whole_then_mrcfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "tomo.rec"
-        t = time.perf_counter()
-        n = asyncio.run(fetch_whole(url, path, target))
-        with mrcfile.mmap(target, permissive=True) as mrc:
-            section = np.array(mrc.data[mrc.data.shape[0] // 2])
-        return {"seconds": time.perf_counter() - t, "bytes": n, "checksum": int(section.astype(np.int64).sum())}
+    return client_whole_then_mrcfile(url, path)
 
 
 CLIENTS = {"whole": client_whole, "section": client_section, "baseline": client_baseline}
