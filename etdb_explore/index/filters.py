@@ -21,14 +21,12 @@ def _as_list(value: Any) -> list[Any]:
 
 def _category_mask(column: pd.Series, wanted: Iterable[str], *, prefix_words: bool = False) -> np.ndarray:
     """Case-insensitive match on a categorical column, done on its categories (fast at any row count)."""
-    wanted_lower = [w.strip().lower() for w in wanted]
-    cats = column.cat.categories.str.lower()
-    hit = cats.isin(wanted_lower)
-    if prefix_words:
-        for w in wanted_lower:
-            hit |= cats.str.startswith(w + " ")
-    codes = np.flatnonzero(np.asarray(hit))
-    return np.isin(column.cat.codes.to_numpy(), codes)
+    wanted_lower = {w.strip().lower() for w in wanted}
+    prefixes = tuple(w + " " for w in wanted_lower) if prefix_words else ()
+    values = column.array
+    hit = [isinstance(c, str) and (c.lower() in wanted_lower or c.lower().startswith(prefixes))
+           for c in values.categories]
+    return np.array([*hit, False])[values.codes]  # a missing value's code, -1, picks the last item: False
 
 
 def species_mask(ds: pd.DataFrame, species: Any) -> np.ndarray:
@@ -119,14 +117,19 @@ def date_mask(column: pd.Series, bounds: Range) -> np.ndarray:
 TEXT_COLUMNS = ("title", "notes", "species_raw", "strain", "sid")
 
 
-def text_haystack(ds: pd.DataFrame) -> pa.Array:
-    """Title, notes, species, strain and tilt-series id of each dataset, lower-cased, joined by newlines.
+def text_haystack(ds: pd.DataFrame, rows: np.ndarray | None = None) -> pa.Array:
+    """Title, notes, species, strain and tilt-series id of each dataset (or of those at positions ``rows``),
+    lower-cased, joined by newlines.
 
     Returns:
-        A pyarrow string array, one item per row of ``ds`` (what :func:`text_mask` searches).
+        A pyarrow string array, one item per row of ``ds`` (or per item of ``rows``): what :func:`text_mask` searches.
     """
-    columns = [pa.array(ds[name].fillna(""), type=pa.string()) for name in TEXT_COLUMNS]
-    return pc.utf8_lower(pc.binary_join_element_wise(*columns, "\n"))
+    columns = [pa.array(ds[name]) for name in TEXT_COLUMNS]
+    if rows is not None:
+        columns = [values.take(rows) for values in columns]
+    columns = [values if values.type == pa.large_string() else values.cast(pa.large_string()) for values in columns]
+    return pc.utf8_lower(pc.binary_join_element_wise(*columns, pa.scalar("\n", pa.large_string()),
+                                                     null_handling="replace"))
 
 
 def text_mask(haystack: pa.Array, text: str) -> np.ndarray:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etdb_explore.records import Record
 
@@ -154,3 +156,23 @@ def records_to_frames(records: Sequence[Record], valid: Sequence[bool]) -> tuple
     """
     return (_typed_columns(DATASET_COLUMNS, _dataset_columns(records, valid)),
             _typed_columns(FILE_COLUMNS, _file_columns(records)))
+
+
+def file_owners(datasets: pd.DataFrame, files: pd.DataFrame) -> np.ndarray:
+    """For each row of ``files``, the row of its dataset in ``datasets`` (-1 where no dataset has its txid).
+
+    A table built from records lists each dataset's ``n_files`` files in dataset order: that layout is taken when
+    every file's txid is then its dataset's, else each file's txid is looked up (the first dataset with it).
+
+    Returns:
+        An integer array over the rows of ``files``.
+    """
+    owned, held = pa.array(files["txid"]), pa.array(datasets["txid"])
+    if "n_files" in datasets and len(files):
+        counts = datasets["n_files"].to_numpy(dtype=np.int64, na_value=-1)
+        if (counts >= 0).all() and counts.sum() == len(files):
+            owner = np.repeat(np.arange(len(datasets)), counts)
+            same = pc.fill_null(pc.equal(owned, held.take(owner)), False)
+            if pc.all(same).as_py():
+                return owner
+    return pc.fill_null(pc.index_in(owned, value_set=held), -1).to_numpy(zero_copy_only=False).astype(np.intp)

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from etdb_explore.index import filters
 from etdb_explore.index.build import check_records, printable
-from etdb_explore.index.frame import REJECTED_COLUMNS, records_to_frames, typed_frame
+from etdb_explore.index.frame import REJECTED_COLUMNS, file_owners, records_to_frames, typed_frame
 from etdb_explore.index.registry import register
 from etdb_explore.records.kinds import normalize_kinds
 from etdb_explore.util import html
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from etdb_explore.records import Record
+
+
+def _rows(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``table`` where ``mask`` holds, numbered from 0."""
+    rows = table.take(np.flatnonzero(mask))
+    rows.index = pd.RangeIndex(len(rows))
+    return rows
 
 
 @dataclass
@@ -51,7 +58,7 @@ class Index:
     def file_owner(self) -> np.ndarray:
         """For each row of :attr:`files`, the row of its dataset in :attr:`datasets`."""
         if self._file_owner is None:
-            self._file_owner = pd.Index(self.datasets["txid"]).get_indexer(self.files["txid"])
+            self._file_owner = file_owners(self.datasets, self.files)
         return self._file_owner
 
     @property
@@ -60,6 +67,17 @@ class Index:
         if self._haystack is None:
             self._haystack = filters.text_haystack(self.datasets)
         return self._haystack
+
+    def _text_mask(self, rows: np.ndarray, text: str) -> np.ndarray:
+        """Whether ``text`` is in the searchable text of each of the datasets at ``rows`` (ascending positions).
+
+        A few rows are searched in their own text; the whole index's text is lower-cased once, when kept or when
+        more than half of the rows are in question.
+        """
+        if self._haystack is None and 2 * len(rows) <= len(self.datasets):
+            return filters.text_mask(filters.text_haystack(self.datasets, rows), text)
+        haystack = self.haystack
+        return filters.text_mask(haystack if len(rows) == len(haystack) else haystack.take(rows), text)
 
     # ---- construction -------------------------------------------------------------------------------------------
 
@@ -186,12 +204,12 @@ class Index:
             ValueError: ``mask`` is not as long as :attr:`datasets`.
         """
         mask = np.asarray(mask, dtype=bool)
-        datasets = self.datasets[mask].reset_index(drop=True)
+        if mask.shape != (len(self.datasets),):
+            raise ValueError(f"the mask has {mask.size} items for {len(self.datasets)} datasets")
+        datasets = _rows(self.datasets, mask)
         owner = self.file_owner
-        keep_files = np.zeros(len(owner), dtype=bool)
-        known = owner >= 0
-        keep_files[known] = mask[owner[known]]
-        files = self.files[keep_files].reset_index(drop=True)
+        keep_files = np.append(mask, False)[owner]  # a file of no dataset (owner -1) picks the last item: False
+        files = _rows(self.files, keep_files)
         new_row = np.cumsum(mask) - 1
         records = None if self._records is None else {
             t: self._records[t] for t in datasets["txid"].dropna() if t in self._records}
@@ -236,8 +254,9 @@ class Index:
                 mask &= filters.exact_mask(ds[column], wanted)
         if date is not None:
             mask &= filters.date_mask(ds["date"], date)
-        if text:
-            mask &= filters.text_mask(self.haystack, text)
+        if text:  # searched last, in the datasets the other criteria leave
+            rows = np.flatnonzero(mask)
+            mask[rows] = self._text_mask(rows, text)
         return mask
 
     def filter(self, **criteria: Any) -> Index:

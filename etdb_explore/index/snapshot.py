@@ -90,9 +90,21 @@ def read_snapshot_manifest(folder: Path) -> dict[str, Any]:
 
 def _table(folder: Path, name: str) -> pd.DataFrame:
     try:
-        return pd.read_parquet(folder / f"{name}.parquet")
+        return _one_chunk(pd.read_parquet(folder / f"{name}.parquet"))
     except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
         raise EtdbError(f"{folder}/{name}.parquet: unreadable table ({exc})") from exc
+
+
+def _one_chunk(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each pyarrow-backed column in one piece (Parquet reads come in pieces, and every selection
+    from a column in pieces would join them again)."""
+    for name in table.columns:
+        values = table[name].array
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            pieces = pa.array(values)
+            if isinstance(pieces, pa.ChunkedArray) and pieces.num_chunks > 1:
+                table[name] = pd.array(pieces.combine_chunks(), dtype=values.dtype)
+    return table
 
 
 def _rejections(table: pd.DataFrame, path: str) -> list[Rejection]:
