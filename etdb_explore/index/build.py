@@ -2,9 +2,10 @@
 
 One bad record never stops a load: it becomes a :class:`Rejection` with the reason.
 
-Signatures are verified on every core while this process goes on parsing: chunks of ``(address, signature,
-preimage)`` go to worker processes (:mod:`etdb_explore.util.workers`: forked where the platform can; where no worker
-can start or one dies, the chunk is verified here instead, with the same results).
+Signatures are verified on every core while this process goes on parsing and reads the records' columns (see
+:func:`~etdb_explore.index.frame.read_artifacts`): chunks of ``(address, signature, preimage)`` go to worker
+processes (:mod:`etdb_explore.util.workers`: forked where the platform can; where no worker can start or one dies,
+the chunk is verified here instead, with the same results).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from etdb_explore.errors import EtdbError
+from etdb_explore.index.frame import read_artifacts
 from etdb_explore.index.sources.base import Rejection
 from etdb_explore.records import Record, flo, parse_record
 from etdb_explore.util.workers import ChunkPool
@@ -28,6 +32,7 @@ class CheckedRecords:
     records: list[Record] = field(default_factory=list)
     valid: list[bool] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    artifacts: pa.StructArray | None = None  # what the tables read of each record kept (frame.read_artifacts)
 
 
 def _parse(raw: Any, position: int, source: str) -> Record | Rejection:
@@ -86,8 +91,10 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
     parsed: list[Record] = []
     with ChunkPool(_verify_claims, VERIFY_BATCH) as verifier:
         _parse_all(raws, source, out, parsed, verifier)
+        artifacts = read_artifacts(parsed)  # while the workers verify
         valid = verifier.results()
     first = _first_claims(parsed, valid)
+    kept = []
     for position, (record, ok) in enumerate(zip(parsed, valid)):
         if not ok:
             out.rejected.append(Rejection(f"{source} record", record.txid,
@@ -99,6 +106,8 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
             continue
         out.records.append(record)
         out.valid.append(ok)
+        kept.append(position)
+    out.artifacts = artifacts if len(kept) == len(parsed) else artifacts.take(pa.array(kept, pa.int64()))
     return out
 
 

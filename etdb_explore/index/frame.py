@@ -74,56 +74,88 @@ def normalize_species(name: Any) -> str | None:
     return cleaned or None
 
 
+def _lowered(value: Any) -> str | None:
+    """A file's type or subtype lower-cased (None when empty)."""
+    return None if not value else value.lower() if type(value) is str else str(value).lower()
+
+
+_TEXT, _INT, _FLOAT = pa.large_string(), pa.int64(), pa.float64()
+_FILE = pa.struct([(k, _TEXT) for k in ("fname", "dname", "type", "subtype", "cType", "software", "fNotes")]
+                  + [("fsize", _INT)])
+# What the tables read of a canonical artifact (pyarrow converts it in C, ignoring every other member).
+_ARTIFACT = pa.struct([
+    ("floAddress", _TEXT), ("timestamp", _INT), ("info", pa.struct([("title", _TEXT)])),
+    ("details", pa.struct([(k, _TEXT) for k in ("speciesName", "strain", "scopeName", "microscopist", "institution",
+                                                "lab", "sid", "emdb", "artNotes")]
+                          + [(k, _INT) for k in ("NCBItaxID", "NBCItaxID", "date", "tiltSingleDual")]
+                          + [(k, _FLOAT) for k in ("tiltMin", "tiltMax", "tiltStep", "defocus", "dosage",
+                                                   "magnification")])),
+    ("storage", pa.struct([("location", _TEXT), ("files", pa.list_(_FILE))])),
+])
 _LAST_SECOND = np.iinfo(np.int64).max // 1000  # the last second datetime64[ms] can hold
 
 
-def _date(seconds: Any) -> Any:
-    return seconds if isinstance(seconds, int) and 0 < seconds <= _LAST_SECOND else None
+def _member(struct: pa.Array, path: str) -> pa.Array:
+    """The member at dotted ``path`` of a struct array (null where it or an object on the way is absent)."""
+    for name in path.split("."):
+        struct = pc.struct_field(struct, name)
+    return struct
 
 
-def _dataset_columns(records: Sequence[Record], valid: Sequence[bool]) -> list[list[Any]]:
-    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (one list per column, built column-wise)."""
-    details = [r.details for r in records]
-    files = [r.files for r in records]
+def _mapped(arrow: pa.Array, fn: Any) -> pa.Array:
+    """``fn`` of each value of a string or integer array, called once per distinct value (None stays None)."""
+    encoded = arrow.dictionary_encode()
+    distinct = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=_TEXT)
+    return distinct.take(encoded.indices)
 
-    def get(key: str) -> list[Any]:
-        return [d.get(key) for d in details]
 
-    species_raw = get("speciesName")
+def _seconds(arrow: pa.Array) -> np.ndarray:
+    """Seconds since the epoch → datetime64[ms]; missing, zero, negative and too large ones are NaT."""
+    seconds = pc.fill_null(arrow, 0).to_numpy(zero_copy_only=False)
+    seconds = np.where((seconds > 0) & (seconds <= _LAST_SECOND), seconds, np.iinfo(np.int64).min)
+    return seconds.astype("datetime64[s]").astype("datetime64[ms]")
+
+
+def _dataset_columns(records: Sequence[Record], valid: Sequence[bool], artifacts: pa.Array,
+                     files: pa.Array) -> list[Any]:
+    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (pyarrow arrays, or lists where the value
+    is the Record's, not the artifact's)."""
+    def detail(key: str) -> pa.Array:
+        return _member(artifacts, f"details.{key}")
+
+    species_raw = detail("speciesName")
+    sizes = pc.fill_null(pc.struct_field(pc.list_flatten(files), "fsize"), 0).to_numpy(zero_copy_only=False)
+    offsets = files.offsets.to_numpy()  # a null list has no files: its two offsets are equal
+    # each record's sum is within int64 (checked when parsed); the running sum may wrap, the differences do not
+    running = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
     return [
-        [r.txid for r in records], [r.title for r in records], [normalize_species(s) for s in species_raw],
-        species_raw, get("strain"), [d.get("NCBItaxID") or d.get("NBCItaxID") for d in details],
-        [_date(v) for v in get("date")], get("tiltMin"), get("tiltMax"), get("tiltStep"),
-        [_TILT_SCHEMES.get(v) for v in get("tiltSingleDual")], get("defocus"), get("dosage"), get("magnification"),
-        get("scopeName"), get("microscopist"), get("institution"), get("lab"), get("sid"), get("emdb"),
-        get("artNotes"), [r.publisher or None for r in records], [_date(r.timestamp) for r in records],
+        [r.txid for r in records], pc.fill_null(_member(artifacts, "info.title"), ""),
+        _mapped(species_raw, normalize_species), species_raw, detail("strain"),
+        pc.coalesce(detail("NCBItaxID"), detail("NBCItaxID")), _seconds(detail("date")), detail("tiltMin"),
+        detail("tiltMax"), detail("tiltStep"), _mapped(detail("tiltSingleDual"), _TILT_SCHEMES.get),
+        detail("defocus"), detail("dosage"), detail("magnification"), detail("scopeName"), detail("microscopist"),
+        detail("institution"), detail("lab"), detail("sid"), detail("emdb"), detail("artNotes"),
+        pc.struct_field(artifacts, "floAddress"), _seconds(pc.struct_field(artifacts, "timestamp")),
         [r.block for r in records], list(valid), [r.deactivated for r in records],
-        [r.location or None for r in records], [len(f) for f in files],
-        [sum(f.get("fsize", 0) for f in fs) for fs in files],
+        _member(artifacts, "storage.location"), np.diff(offsets), running[offsets[1:]] - running[offsets[:-1]],
     ]
 
 
-def _lowered(values: list[Any]) -> list[str | None]:
-    """Each value lower-cased (None when empty), each distinct value lowered once."""
-    done: dict[str, str] = {}
-    return [None if not v else done.get(v) or done.setdefault(v, v.lower()) if type(v) is str else str(v).lower()
-            for v in values]
-
-
-def _file_columns(records: Sequence[Record]) -> list[list[Any]]:
+def _file_columns(records: Sequence[Record], artifacts: pa.Array, files: pa.Array) -> list[Any]:
     """The files table's columns, in :data:`FILE_COLUMNS` order (one row per file of every record)."""
-    entries = [f for r in records for f in r.files]
-    owners = [(r.txid, r.location) for r in records for _ in r.files]
+    entries = pc.list_flatten(files)
+    owner = pc.list_parent_indices(files)
+    locations = _member(artifacts, "storage.location").take(owner)
 
-    def get(key: str) -> list[Any]:
-        return [f.get(key) for f in entries]
+    def get(key: str) -> pa.Array:
+        return pc.struct_field(entries, key)
 
     fnames = get("fname")
-    dnames = [d or (n.rpartition("/")[2] if n else None) for d, n in zip(get("dname"), fnames)]
+    basenames = pc.replace_substring_regex(fnames, "(?s)^.*/", "")
     return [
-        [txid for txid, _ in owners], fnames, dnames, _lowered(get("type")), _lowered(get("subtype")), get("cType"),
-        get("fsize"), get("software"), get("fNotes"),
-        [f"{location}/{fname}" if location and fname else None for (_, location), fname in zip(owners, fnames)],
+        pa.array([r.txid for r in records], type=_TEXT).take(owner), fnames, pc.coalesce(get("dname"), basenames),
+        _mapped(get("type"), _lowered), _mapped(get("subtype"), _lowered), get("cType"), get("fsize"),
+        get("software"), get("fNotes"), pc.binary_join_element_wise(locations, fnames, pa.scalar("/", _TEXT)),
     ]
 
 
@@ -138,24 +170,95 @@ def typed_frame(columns: dict[str, str], rows: Sequence[Sequence[Any]]) -> pd.Da
 
 def _typed_columns(columns: dict[str, str], data: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """A DataFrame with ``columns``' dtypes from one sequence of values per column."""
-    frame = {}
-    for (name, dtype), values in zip(columns.items(), data):
-        if dtype.startswith("datetime64"):
-            seconds = np.array([v if v is not None else np.iinfo(np.int64).min for v in values], dtype=np.int64)
-            frame[name] = pd.Series(seconds.astype("datetime64[s]").astype(dtype))
-        else:
-            frame[name] = pd.Series(list(values), dtype=dtype)
-    return pd.DataFrame(frame)
+    return pd.DataFrame({name: pd.Series(typed_array(values, dtype), copy=False)
+                         for (name, dtype), values in zip(columns.items(), data)})
 
 
-def records_to_frames(records: Sequence[Record], valid: Sequence[bool]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The datasets and files tables of ``records`` (``valid`` says whose signature verified).
+def typed_array(values: Any, dtype: str) -> Any:
+    """``values`` (a sequence, a pyarrow array or a numpy array) as a pandas array of ``dtype``, the same as
+    ``pd.array(list(values), dtype)`` gives.
+
+    Strings, categories, nullable integers, floats and booleans are converted by pyarrow (in C, not value by value
+    in Python); values pyarrow does not take as they are (a number in a string column, NaN in a float column, …)
+    go through pandas. Datetime columns take seconds since the epoch (None: missing) or datetime64 values.
+
+    Returns:
+        The pandas extension array (a numpy array for datetime columns).
+    """
+    if dtype.startswith("datetime64"):
+        if isinstance(values, np.ndarray):
+            return values.astype(dtype)
+        seconds = np.array([v if v is not None else np.iinfo(np.int64).min for v in values], dtype=np.int64)
+        return seconds.astype("datetime64[s]").astype(dtype)
+    try:
+        if dtype in _FROM_ARROW:
+            typ, wrap = _FROM_ARROW[dtype]
+            arrow = _arrow(values, typ)
+            if dtype != "Float64" or not pc.any(pc.is_nan(arrow)).as_py():  # pandas reads NaN as missing
+                return wrap(arrow)
+        elif dtype == "category":
+            return _categorical(_arrow(values, _TEXT))
+    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        pass  # pandas converts it as it can
+    return pd.array(values.to_pylist() if isinstance(values, pa.Array) else list(values), dtype=dtype)
+
+
+def _arrow(values: Any, typ: pa.DataType) -> pa.Array:
+    """``values`` as a pyarrow array of type ``typ`` (pyarrow arrays are cast)."""
+    return values.cast(typ) if isinstance(values, pa.Array) else pa.array(values, type=typ)
+
+
+def _masked(kind: Any) -> Any:
+    """A pyarrow array → the pandas masked array ``kind`` (IntegerArray, FloatingArray, BooleanArray)."""
+    def wrap(arrow: pa.Array) -> Any:
+        zero = pa.scalar(False if kind is pd.arrays.BooleanArray else 0, arrow.type)
+        values = pc.fill_null(arrow, zero).to_numpy(zero_copy_only=False)
+        return kind(values, arrow.is_null().to_numpy(zero_copy_only=False))
+    return wrap
+
+
+_FROM_ARROW = {"string": (_TEXT, pd.arrays.ArrowStringArray),
+               "Int64": (pa.int64(), _masked(pd.arrays.IntegerArray)),
+               "Float64": (pa.float64(), _masked(pd.arrays.FloatingArray)),
+               "boolean": (pa.bool_(), _masked(pd.arrays.BooleanArray))}
+
+
+def _categorical(arrow: pa.Array) -> pd.Categorical:
+    """A pyarrow string array → the Categorical pandas makes of its values (categories sorted, codes -1 where
+    missing); ValueError when every value is missing (pandas then gives its categories another dtype)."""
+    if arrow.null_count == len(arrow):
+        raise ValueError("no category")
+    encoded = arrow.dictionary_encode()
+    categories = encoded.dictionary
+    order = pc.sort_indices(categories).to_numpy()
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1  # a missing value
+    codes = rank[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
+    return pd.Categorical.from_codes(codes, pd.Index(categories.take(order), dtype="str"))
+
+
+def read_artifacts(records: Sequence[Record]) -> pa.StructArray:
+    """What the tables read of each record's artifact, converted by pyarrow (in C, the costly part of building the
+    tables).
+
+    Returns:
+        A struct array, one item per record (see :func:`records_to_frames`).
+    """
+    return pa.array([r.artifact for r in records], type=_ARTIFACT)
+
+
+def records_to_frames(records: Sequence[Record], valid: Sequence[bool],
+                      artifacts: pa.StructArray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The datasets and files tables of ``records`` (``valid`` says whose signature verified; ``artifacts`` is their
+    :func:`read_artifacts`).
 
     Returns:
         ``(datasets, files)``: one row per record and one per file, typed as the index's columns.
     """
-    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(records, valid)),
-            _typed_columns(FILE_COLUMNS, _file_columns(records)))
+    files = pc.fill_null(_member(artifacts, "storage.files"), pa.scalar([], pa.list_(_FILE)))
+    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(records, valid, artifacts, files)),
+            _typed_columns(FILE_COLUMNS, _file_columns(records, artifacts, files)))
 
 
 def file_owners(datasets: pd.DataFrame, files: pd.DataFrame) -> np.ndarray:

@@ -94,7 +94,7 @@ class Index:
         """
         with paused():  # millions of objects, none of them garbage: see util.gcpause
             checked = check_records(raws, source, verified_only)
-            datasets, files = records_to_frames(checked.records, checked.valid)
+            datasets, files = records_to_frames(checked.records, checked.valid, checked.artifacts)
             rows = [(printable(r.origin), printable(r.txid), printable(r.reason))
                     for r in [*rejected, *checked.rejected]]
             return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,

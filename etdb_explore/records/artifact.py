@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from etdb_explore.errors import RecordError
@@ -99,10 +100,112 @@ def typed(key: str, value: Any, where: str) -> Any:
     return result
 
 
+def _member(canonical: str, value: Any, where: str, depth: int) -> Any:
+    """The canonical value of known member ``canonical`` of an object ``depth`` levels inside the artifact, or None
+    when Go's omitempty drops it (None, 0, 0.0, false, "", an empty list or object)."""
+    if value is None:
+        return None
+    if canonical in NESTED:
+        value = _normalize_object(value, canonical, f"{where}.{canonical}", depth + 1)
+    elif canonical == "files":
+        value = _normalize_files(value, f"{where}.files", depth + 1)
+    elif type(value) is not str or canonical not in STRING_FIELDS or not value.isascii():
+        value = typed(canonical, value, where)  # (an ASCII string for a string field, the common case, is kept)
+    return value or None
+
+
+def _any_json(name: str, value: Any, where: str, depth: int) -> Any:
+    """A member go-etdb kept as any JSON (``payment``, or a key it did not know), checked."""
+    return check(value, f"{where}.{name[:60]}", ARTIFACT_DEPTH - depth)
+
+
+# How a member is normalized (see _plan): checked inline (a string, integer or float field), through _member (a
+# boolean, a nested object, the files list) or as any JSON.
+_STR, _INT, _FLOAT, _OTHER, _ANY = range(5)
+_MAX_FLOAT = sys.float_info.max
+Plan = tuple[tuple[str, int], ...]
+_PLANS: dict[tuple[str, tuple[Any, ...]], Plan | None] = {}  # (kind, keys as given) → plan, memoized
+
+
+def _make_plan(kind: str, keys: tuple[Any, ...]) -> Plan | None:
+    """Each key's canonical name and how its value is normalized; None when the keys need the general path (a key
+    that is not a string or not valid Unicode, two spellings of one member)."""
+    aliases, plan, seen = ALIASES[kind], [], set()
+    for key in keys:
+        if type(key) is not str:
+            return None
+        try:
+            check_text(key, kind)
+        except RecordError:
+            return None
+        canonical = aliases.get(key) or aliases.get(key.lower())
+        if canonical is None or canonical == "payment":
+            code = _ANY
+        elif canonical in STRING_FIELDS:
+            code = _STR
+        else:
+            code = _INT if canonical in INT_FIELDS else _FLOAT if canonical in FLOAT_FIELDS else _OTHER
+        name = canonical or key
+        if name in seen:
+            return None
+        seen.add(name)
+        plan.append((name, code))
+    return tuple(plan)
+
+
+def _plan(kind: str, raw: dict[Any, Any]) -> Plan | None:
+    """The memoized :func:`_make_plan` of ``raw``'s keys (records of one source share a few key sets)."""
+    given = (kind, tuple(raw))
+    try:
+        return _PLANS[given]
+    except KeyError:
+        plan = _make_plan(kind, given[1])
+        if len(_PLANS) < 4096:
+            _PLANS[given] = plan
+        return plan
+
+
 def _normalize_object(raw: Any, kind: str, where: str, depth: int) -> dict[str, Any]:
-    """``raw`` (an object ``depth`` levels inside the artifact) in canonical form."""
+    """``raw`` (an object ``depth`` levels inside the artifact) in canonical form.
+
+    Values already of their field's Go type are kept as they are, checked inline in the order of the
+    memoized plan of ``raw``'s keys; everything else goes through :func:`_member` (or :func:`_any_json`).
+    """
     if not isinstance(raw, dict):
         raise RecordError(f"{where} must be a JSON object, not {describe(raw)}")
+    plan = _plan(kind, raw)
+    if plan is None:
+        return _normalize_general(raw, kind, where, depth)
+    known: dict[str, Any] = {}
+    for (canonical, code), value in zip(plan, raw.values()):
+        kind_of = type(value)
+        if code == _STR:
+            if kind_of is str and value.isascii():
+                if value:
+                    known[canonical] = value
+                continue
+        elif code == _INT:
+            if kind_of is int and -INT64 <= value < INT64:
+                if value:
+                    known[canonical] = value
+                continue
+        elif code == _FLOAT:
+            if kind_of is float and -_MAX_FLOAT <= value <= _MAX_FLOAT:  # (NaN fails both)
+                if value:
+                    known[canonical] = value
+                continue
+        elif code == _ANY:
+            if value:
+                known[canonical] = _any_json(canonical, value, where, depth)
+            continue
+        value = _member(canonical, value, where, depth)
+        if value is not None:
+            known[canonical] = value
+    return known
+
+
+def _normalize_general(raw: dict[Any, Any], kind: str, where: str, depth: int) -> dict[str, Any]:
+    """:func:`_normalize_object` of an object whose keys have no plan: each key checked, spellings merged."""
     aliases = ALIASES[kind]
     known: dict[str, Any] = {}
     for key, value in raw.items():
@@ -112,17 +215,10 @@ def _normalize_object(raw: Any, kind: str, where: str, depth: int) -> dict[str, 
         if canonical is None or canonical == "payment":  # unknown to go-etdb, or any JSON: kept as it is
             if value:
                 name = canonical or check_text(key, where)
-                known[name] = check(value, f"{where}.{name[:60]}", ARTIFACT_DEPTH - depth)
+                known[name] = _any_json(name, value, where, depth)
             continue
+        value = _member(canonical, value, where, depth)
         if value is None:
-            continue
-        if canonical in NESTED:
-            value = _normalize_object(value, canonical, f"{where}.{canonical}", depth + 1)
-        elif canonical == "files":
-            value = _normalize_files(value, f"{where}.files", depth + 1)
-        elif type(value) is not str or canonical not in STRING_FIELDS or not value.isascii():
-            value = typed(canonical, value, where)  # (an ASCII string for a string field, the common case, is kept)
-        if not value:  # Go's omitempty: 0, 0.0, false, "", empty list or object
             continue
         if canonical in known and known[canonical] != value:
             raise RecordError(f"{where}: {canonical} given twice with different values")
@@ -159,16 +255,19 @@ def missing_fields(artifact: dict[str, Any]) -> list[str]:
         Their dotted names (``details.speciesName``, ``storage.files[2].fname``); empty when none is missing.
     """
     missing = []
-    for dotted in MANDATORY:
+    for dotted, path in _MANDATORY_PATHS:
         node: Any = artifact
-        for part in dotted.split("."):
+        for part in path:
             node = node.get(part) if isinstance(node, dict) else None
         if not node:
             missing.append(dotted)
-    for i, f in enumerate(artifact.get("storage", {}).get("files", [])):
-        if not f.get("fname"):
-            missing.append(f"storage.files[{i}].fname")
+    files = artifact.get("storage", {}).get("files", [])
+    if not all(f.get("fname") for f in files):
+        missing += [f"storage.files[{i}].fname" for i, f in enumerate(files) if not f.get("fname")]
     return missing
+
+
+_MANDATORY_PATHS = tuple((dotted, tuple(dotted.split("."))) for dotted in MANDATORY)
 
 
 class _NotPlain(Exception):
