@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,17 +42,31 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     set_default_client(None)
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The small demo ETDB, built once per test session in the session's data dir (the same one subprocesses and
-    ``load_index()`` use)."""
-    base = tmp_path_factory.getbasetemp()
+def _small_demo(data: Path, cache: Path):
+    """The small demo ETDB with ``data`` and ``cache`` as the data and cache dirs: built there, or read back if a
+    build is there already."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_DATA_HOME", str(base / "data"))
-        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        mp.setenv("XDG_DATA_HOME", str(data))
+        mp.setenv("XDG_CACHE_HOME", str(cache))
         from etdb_explore.demo import demo_index
 
         return demo_index(size="small")
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The small demo ETDB, built once per test run in the session's data dir (the same one subprocesses and
+    ``load_index()`` use). Under pytest-xdist the first worker builds it in the run's folder (the workers' temp
+    folders' parent, under a lock) and every worker copies that build into its own data dir: the same seed builds
+    the same bytes, and each worker's tests still read and change only their own copy."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run = base.parent
+        with open(run / "demo.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            _small_demo(run / "demo-data", run / "demo-cache")
+        shutil.copytree(run / "demo-data", base / "data", dirs_exist_ok=True)
+    return _small_demo(base / "data", base / "cache")
 
 
 @pytest.fixture(scope="session")
