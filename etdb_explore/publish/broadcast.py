@@ -16,8 +16,9 @@ reconcile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -27,7 +28,7 @@ from etdb_explore.errors import EtdbError, SourceError
 from etdb_explore.index.sources.flod import FlodRpc, RpcError
 from etdb_explore.publish.estimate import DEFAULT_FEE_RATE
 from etdb_explore.publish.log import PartRow, PublishLog, open_log
-from etdb_explore.publish.messages import sign_later_parts
+from etdb_explore.publish.messages import later_parts, sign_later_parts
 from etdb_explore.records.flo import PrivateKey
 from etdb_explore.util import bridge
 
@@ -75,16 +76,23 @@ class Broadcaster:
         async with self.rpc.session() as session:
             await self.reconcile(log, session)
             await self.rpc.call(session, "settxfee", [self.fee_rate])
-            while True:
-                self._sign_waiting(log, key)
-                pending = log.parts("signed")
-                if not pending:
-                    break
-                for part in pending:
-                    await self._send(log, session, part)
+            self._sign_waiting(log, key)
+            # one pass over the log, record by record: a multipart message's later parts are signed as soon as its
+            # part 0 is sent (they name its txid), and follow it
+            for parts in _by_record(log.parts("signed", "waiting")):
+                i = 0
+                while i < len(parts):
+                    part = parts[i]
+                    i += 1
+                    if part.state == "waiting":
+                        continue  # its part 0 went without the key (here or in an earlier run)
+                    multipart = part.part == 0 and part.n_parts > 1 and key is not None
+                    if multipart:
+                        _check_publisher(part, key)  # before part 0 goes: the key must sign the later parts
+                    txid = await self._send(log, session, part)
                     sent += 1
-                    if part.part == 0 and part.n_parts > 1 and key is not None:
-                        break  # its later parts can be signed now
+                    if multipart:
+                        parts = self._sign_later(log, parts, txid, key)
         waiting = log.parts("waiting")
         if waiting:
             raise EtdbError(f"{len(waiting)} later parts of multipart messages wait for the signing key (they name "
@@ -92,24 +100,34 @@ class Broadcaster:
         return sent
 
     def _sign_waiting(self, log: PublishLog, key: PrivateKey | None) -> None:
-        waiting: dict[int, list[PartRow]] = {}
-        for part in log.parts():
-            waiting.setdefault(part.record, []).append(part)
-        ready = []
-        for record, parts in waiting.items():
-            first = parts[0]
-            if not any(p.state == "waiting" for p in parts) or first.txid is None or key is None:
-                continue
-            if key.address != first.publisher:
-                raise EtdbError(f"part 0 {first.txid} was signed by {first.publisher}, not by this key's address "
-                                f"{key.address}")
-            ready.append((record, parts, first.txid))
-        if key is None or not ready:
+        """Sign (on every core) the waiting later parts of the messages whose part 0 an earlier run sent."""
+        if key is None:
             return
-        # many messages' later parts (a log signed offline whose parts 0 went first) are signed on every core
-        signed = sign_later_parts([([p.data for p in parts], txid) for _, parts, txid in ready], key)
-        for (record, parts, _), flodatas in zip(ready, signed):
-            log.sign_waiting(record, {k: fd for k, fd in flodatas.items() if parts[k].state == "waiting"})
+        ready = []
+        for parts in _by_record(log.parts()):
+            first = parts[0]
+            if not any(p.state == "waiting" for p in parts) or first.txid is None:
+                continue
+            _check_publisher(first, key)
+            ready.append((parts, first.txid))
+        if not ready:
+            return
+        signed = sign_later_parts([([p.data for p in parts], txid) for parts, txid in ready], key)
+        for (parts, _), flodatas in zip(ready, signed):
+            log.sign_waiting(parts[0].record, {k: fd for k, fd in flodatas.items() if parts[k].state == "waiting"})
+
+    def _sign_later(self, log: PublishLog, parts: list[PartRow], first_txid: str, key: PrivateKey
+                    ) -> list[PartRow]:
+        """Sign the waiting later parts of one message (``parts``: all of them, from part 0) now that part 0 was
+        sent as ``first_txid``, into the log.
+
+        Returns:
+            ``parts`` with the waiting ones signed.
+        """
+        flodatas = later_parts([p.data for p in parts], key, first_txid)
+        waiting = {p.part: flodatas[p.part] for p in parts if p.state == "waiting"}
+        log.sign_waiting(parts[0].record, waiting)
+        return [replace(p, flodata=waiting[p.part], state="signed") if p.part in waiting else p for p in parts]
 
     async def _send(self, log: PublishLog, session: aiohttp.ClientSession, part: PartRow) -> str:
         assert part.flodata is not None
@@ -209,3 +227,16 @@ def broadcast(log: str | Path | PublishLog, node: FlodRpc, key: PrivateKey | Non
     with open_log(log) as plog:
         bridge.run(Broadcaster(node, fee_rate=fee_rate).run(plog, key))
         return plog.records()
+
+
+def _by_record(parts: list[PartRow]) -> Iterator[list[PartRow]]:
+    """``parts`` (ordered by record, then part number) grouped by record."""
+    for _, group in itertools.groupby(parts, key=lambda p: p.record):
+        yield list(group)
+
+
+def _check_publisher(first: PartRow, key: PrivateKey) -> None:
+    """Raise EtdbError when ``key`` did not sign the message whose part 0 is ``first``."""
+    if key.address != first.publisher:
+        raise EtdbError(f"the message of record {first.record} (part 0 {first.txid or 'not sent yet'}) was signed by "
+                        f"{first.publisher}, not by this key's address {key.address}")

@@ -109,3 +109,46 @@ async def test_insufficient_funds_and_fee_errors_are_retried_with_backoff(lab_ta
             other.fail_next = [(-8, "Flo data too long")]
             with PublishLog(tmp_path / "log2.sqlite") as log, pytest.raises(RpcError, match="-8"):
                 await Broadcaster(_node(other), sleep=sleep).run(log, LAB_KEY)
+
+
+class _CountingLog(PublishLog):
+    """A publish log that counts the part rows a run reads from it."""
+
+    rows_read = 0
+
+    def parts(self, *states):
+        rows = super().parts(*states)
+        self.rows_read += len(rows)
+        return rows
+
+
+async def _broadcast_multipart(tmp_path, n: int) -> tuple[int, list[str], list[list[str]]]:
+    """``n`` multipart records signed into a fresh log, then broadcast with the key: (part rows read from the log,
+    the ledger, each record's parts' floData from the log)."""
+    from etdb_explore.demo.sample import synthetic_records
+    from etdb_explore.publish.messages import sign_records
+    from etdb_explore.records import Record, normalize_artifact
+
+    records = [Record(normalize_artifact(raw["artifact"])) for raw in synthetic_records(3 * n, seed=n)]
+    signed = [(record, s) for record, s in zip(records, sign_records(records, LAB_KEY)) if len(s[0]) > 1][:n]
+    assert len(signed) == n
+    with _CountingLog(tmp_path / f"log{n}.sqlite") as log:
+        log.add_signed_many([(f"record {i}", "publish", "".join(chunks), LAB_KEY.address, chunks, first)
+                             for i, (_, (chunks, first)) in enumerate(signed)])
+        async with FlodStandIn() as node:
+            sent = await Broadcaster(_node(node)).run(log, LAB_KEY)
+            reads, ledger = log.rows_read, list(node.ledger)
+        assert sent == len(log.parts()) == len(ledger)
+        by_record: dict[int, list[str]] = {}
+        for part in log.parts():
+            by_record.setdefault(part.record, []).append(part.flodata)
+        return reads, ledger, list(by_record.values())
+
+
+async def test_broadcast_reads_the_log_once_not_once_per_record(tmp_path):
+    small_reads, _, _ = await _broadcast_multipart(tmp_path, 6)
+    reads, ledger, messages = await _broadcast_multipart(tmp_path, 24)
+    # every part once, each message's parts one after the other, part 0 first
+    assert ledger == [flodata for parts in messages for flodata in parts] and len(set(ledger)) == len(ledger)
+    # reading the whole log again after each part 0 makes the reads grow with the square of the release (16×)
+    assert reads <= 5 * small_reads, (small_reads, reads)
