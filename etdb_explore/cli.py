@@ -309,7 +309,7 @@ def _release_dry_run(release: Any, args: argparse.Namespace) -> int:
 
 
 def _publish_release(args: argparse.Namespace, node: Any) -> int:
-    from etdb_explore.publish import Release, ReleaseProblems
+    from etdb_explore.publish.release import Release, ReleaseProblems
 
     release = Release(_read_table(args.table), root=args.root or args.table.parent, columns=dict(args.column),
                       defaults=dict(args.default))
@@ -367,16 +367,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
         EtdbError: the key, the log, the node or the content failed (KeySourceError, PublishLogBusy, RpcError, …).
         OSError: the table or a folder cannot be read.
     """
-    from etdb_explore.index.sources.flod import FlodRpc
-    from etdb_explore.publish import PublishLog, broadcast
-    from etdb_explore.publish.broadcast import Broadcaster
-    from etdb_explore.util.bridge import run
+    node = None
+    if getattr(args, "node", None):  # the node's client (and the index it belongs to) only when it is used
+        from etdb_explore.index.sources.flod import FlodRpc
 
-    node = FlodRpc(args.node) if getattr(args, "node", None) else None
+        node = FlodRpc(args.node)
     if args.action == "release":
         return _publish_release(args, node)
     if args.action in ("edit", "deactivate"):
         return _publish_change(args, node)
+    from etdb_explore.publish.broadcast import Broadcaster, broadcast
+    from etdb_explore.publish.log import PublishLog
+    from etdb_explore.util.bridge import run
+
     if args.action == "broadcast":
         _print_status(broadcast(args.log, node, _publish_key(args)), args.json)
         return EXIT_OK

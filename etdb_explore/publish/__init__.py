@@ -7,17 +7,31 @@ publish log), ``broadcast`` (sending through a FLO node, exactly once), ``change
 ``release`` (the orchestration), ``logsource`` (the publish log as an index source).
 """
 
-from etdb_explore.publish.broadcast import Broadcaster, broadcast
-from etdb_explore.publish.changes import deactivate, edit
-from etdb_explore.publish.estimate import Estimate, estimate
-from etdb_explore.publish.keys import KeySourceError, load_key
-from etdb_explore.publish.log import PublishLog, PublishLogBusy, PublishLogError
-from etdb_explore.publish.logsource import PublishLogSource
-from etdb_explore.publish.release import DryRun, Release, ReleaseProblems
-from etdb_explore.publish.table import FIELDS, MappingError, validate
+from __future__ import annotations
 
-__all__ = [
-    "FIELDS", "Broadcaster", "DryRun", "Estimate", "KeySourceError", "MappingError", "PublishLog", "PublishLogBusy",
-    "PublishLogError", "PublishLogSource", "Release", "ReleaseProblems", "broadcast", "deactivate", "edit",
-    "estimate", "load_key", "validate",
-]
+import importlib
+from typing import Any
+
+# Public names and the modules that define them, imported on first use: publishing offline then starts without
+# loading the FLO node's client (and the index it belongs to).
+_LAZY = {
+    "Broadcaster": ".broadcast", "broadcast": ".broadcast", "deactivate": ".changes", "edit": ".changes",
+    "Estimate": ".estimate", "estimate": ".estimate", "KeySourceError": ".keys", "load_key": ".keys",
+    "PublishLog": ".log", "PublishLogBusy": ".log", "PublishLogError": ".log", "PublishLogSource": ".logsource",
+    "DryRun": ".release", "Release": ".release", "ReleaseProblems": ".release", "FIELDS": ".table",
+    "MappingError": ".table", "validate": ".table",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -6,14 +6,17 @@ dry run. CIDv1 with raw leaves, as ``ipfs add --cid-version=1`` (and Kubo's file
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from etdb_explore.ipfs.build.carfiles import export_car
 from etdb_explore.ipfs.build.importer import KUBO_CIDV1, add_directory
-from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
 from etdb_explore.util import bridge
+
+if TYPE_CHECKING:
+    from etdb_explore.ipfs.sources.kubo import KuboSource
 
 
 def add_dataset(folder: str | Path, *, store: LocalStore | None = None, kubo: KuboSource | None = None,
@@ -32,7 +35,8 @@ def add_dataset(folder: str | Path, *, store: LocalStore | None = None, kubo: Ku
     folder = Path(folder)
     if kubo is not None:
         return str(bridge.run(kubo.add(folder, cid_version=1, raw_leaves=True, nocopy=nocopy)))
-    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) if progress \
+        else None
     with tqdm(total=total, unit="B", unit_scale=True, desc=folder.name, disable=not progress, leave=False) as bar:
         added = add_directory(folder, KUBO_CIDV1, store, nocopy=nocopy and store is not None, progress=bar.update)
     return str(added.cid)

@@ -19,15 +19,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.index.sources.flod import FlodRpc
-from etdb_explore.ipfs.sources.kubo import KuboSource
 from etdb_explore.ipfs.sources.store import LocalStore
-from etdb_explore.publish.broadcast import Broadcaster
 from etdb_explore.publish.content import add_dataset, export_dataset_car
 from etdb_explore.publish.estimate import DEFAULT_FEE_RATE, Estimate, estimate
 from etdb_explore.publish.filetypes import dataset_files
@@ -46,6 +43,10 @@ from etdb_explore.records.artifact import normalize_artifact
 from etdb_explore.records.flo import PrivateKey
 from etdb_explore.records.record import Record
 from etdb_explore.util import bridge
+
+if TYPE_CHECKING:
+    from etdb_explore.index.sources.flod import FlodRpc
+    from etdb_explore.ipfs.sources.kubo import KuboSource
 
 PLACEHOLDER_LOCATION = "bafybei" + "q" * 52  # a CIDv1 (sha2-256, base32) is 59 characters: dry runs hash nothing
 
@@ -129,7 +130,12 @@ class Release:
         Returns:
             The problems (empty when the release is ready).
         """
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[pd.DataFrame, dict[Any, list[dict[str, Any]]]]:
+        """The problems, and the file entries of each folder found readable (table row label → entries)."""
         rows = problem_rows(self.table, self.mapping)
+        files = {}
         for label, folder in zip(self.table.index, self.folders):
             if folder is None:
                 rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), None, "is missing (mandatory)"])
@@ -137,11 +143,12 @@ class Release:
                 rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), str(folder), "is not a folder"])
             else:
                 try:
-                    if not dataset_files(folder, self.file_kinds.get(label)):
+                    files[label] = dataset_files(folder, self.file_kinds.get(label))
+                    if not files[label]:
                         rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), str(folder), "holds no files"])
                 except (EtdbError, OSError) as exc:
                     rows.append([label, FOLDER, self.mapping.get(FOLDER, ""), str(folder), str(exc)])
-        return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+        return pd.DataFrame(rows, columns=PROBLEM_COLUMNS), files
 
     def _repr_html_(self) -> str:
         problems = self.problems
@@ -149,10 +156,12 @@ class Release:
             "ready to publish.</p>" if problems.empty else f"{len(problems)} problems to fix first.</p>")
         return head + (self.table if problems.empty else problems)._repr_html_()
 
-    def _check(self) -> None:
-        problems = self.problems
+    def _check(self) -> dict[Any, list[dict[str, Any]]]:
+        """The file entries of each row's folder (see :meth:`_scan`); ReleaseProblems when there are problems."""
+        problems, files = self._scan()
         if not problems.empty:
             raise ReleaseProblems(problems)
+        return files
 
     def record(self, label: Any, location: str, key: PrivateKey, timestamp: int | None = None) -> Record:
         """The signed record of the dataset in table row ``label``, stored at ``location``.
@@ -165,7 +174,8 @@ class Release:
         """
         return self._unsigned(label, location, timestamp).signed(key)
 
-    def _unsigned(self, label: Any, location: str, timestamp: int | None = None) -> Record:
+    def _unsigned(self, label: Any, location: str, timestamp: int | None = None,
+                  files: list[dict[str, Any]] | None = None) -> Record:
         folder = self.folders[self.table.index.get_loc(label)]
         values, problems = row_fields(self.table.loc[label], self.mapping)
         if folder is None:
@@ -174,7 +184,8 @@ class Release:
             raise ReleaseProblems(pd.DataFrame([[label, f, self.mapping.get(f, ""), None, p] for f, p in problems],
                                                columns=PROBLEM_COLUMNS))
         assert folder is not None  # (a missing folder is one of the problems above)
-        files = dataset_files(folder, self.file_kinds.get(label))
+        if files is None:
+            files = dataset_files(folder, self.file_kinds.get(label))
         artifact = {"timestamp": int(time.time()) if timestamp is None else timestamp, "type": "research",
                     "subtype": "tomogram", **artifact_fields(values),
                     "storage": {"network": "ipfs", "location": location, "files": files}}
@@ -226,14 +237,16 @@ class Release:
         if node is None and not offline:
             raise EtdbError("say where the records go: node=FlodRpc(…) to broadcast, or offline=True to only sign "
                             "them into the publish log")
-        self._check()
+        files = self._check()
         with open_log(log) as plog:
             if kubo is None and store is None:
                 store = LocalStore()
             added = [self._add_one(plog, label, folder, store, kubo, nocopy, car_dir, progress)
                      for label, folder in zip(self.table.index, self.folders)]
-            self._sign_added(plog, [item for item in added if item is not None], key)
+            self._sign_added(plog, [item for item in added if item is not None], key, files)
             if node is not None and not offline:
+                from etdb_explore.publish.broadcast import Broadcaster  # the node's client: only when it is used
+
                 bridge.run(Broadcaster(node, fee_rate=fee_rate).run(plog, key))
             return plog.records()
 
@@ -253,8 +266,10 @@ class Release:
             export_dataset_car(store, location, Path(car_dir) / f"{location}.car")
         return name, label, location
 
-    def _sign_added(self, log: PublishLog, added: list[tuple[str, Any, str]], key: PrivateKey) -> None:
+    def _sign_added(self, log: PublishLog, added: list[tuple[str, Any, str]], key: PrivateKey,
+                    files: dict[Any, list[dict[str, Any]]]) -> None:
         """Sign the records of the added datasets (on every core, :func:`sign_records`) into the log at once."""
-        signed = sign_records([self._unsigned(label, location) for _, label, location in added], key)
+        signed = sign_records([self._unsigned(label, location, files=files[label]) for _, label, location in added],
+                              key)
         log.add_signed_many([(name, "publish", "".join(chunks), key.address, chunks, first)
                              for (name, _, _), (chunks, first) in zip(added, signed)])

@@ -159,8 +159,9 @@ class Record:
         # objects are shared with this record, which is not changed)
         artifact = {name: value for name, value in self.artifact.items() if name != "signature"}
         artifact["floAddress"] = key.address
-        unsigned = replace(self, artifact=artifact)
-        return replace(unsigned, artifact={**artifact, "signature": key.sign_message(unsigned.preimage)})
+        signed = replace(self, artifact=artifact)
+        artifact["signature"] = key.sign_message(signed.preimage)  # the preimage leaves the signature out
+        return signed
 
     def to_json(self) -> str:
         """The artifact as go-etdb serialized it.
