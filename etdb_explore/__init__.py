@@ -6,8 +6,7 @@ The public API is ``__all__`` (listed in README.md); its names are imported on f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from etdb_explore.errors import (
     BlockNotFoundError,
@@ -22,6 +21,7 @@ from etdb_explore.errors import (
     UnsafePathError,
     VerificationError,
 )
+from etdb_explore.util.lazy import lazy_names
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,16 +45,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool = False,

@@ -9,8 +9,7 @@ publish log), ``broadcast`` (sending through a FLO node, exactly once), ``change
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from etdb_explore.util.lazy import lazy_names
 
 # Public names and the modules that define them, imported on first use: publishing offline then starts without
 # loading the FLO node's client (and the index it belongs to).
@@ -22,16 +21,9 @@ _LAZY = {
     "MappingError": ".table", "validate": ".table",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__all__ = [
+    "FIELDS", "Broadcaster", "DryRun", "Estimate", "KeySourceError", "MappingError", "PublishLog", "PublishLogBusy",
+    "PublishLogError", "PublishLogSource", "Release", "ReleaseProblems", "broadcast", "deactivate", "edit",
+    "estimate", "load_key", "validate",
+]
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

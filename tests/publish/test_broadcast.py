@@ -122,19 +122,25 @@ class _CountingLog(PublishLog):
         return rows
 
 
-async def _broadcast_multipart(tmp_path, n: int) -> tuple[int, list[str], list[list[str]]]:
-    """``n`` multipart records signed into a fresh log, then broadcast with the key: (part rows read from the log,
-    the ledger, each record's parts' floData from the log)."""
+def _multipart_log(path, n: int) -> _CountingLog:
+    """A fresh publish log holding ``n`` multipart records signed by the lab (offline: nothing sent)."""
     from etdb_explore.demo.sample import synthetic_records
     from etdb_explore.publish.messages import sign_records
     from etdb_explore.records import Record, normalize_artifact
 
     records = [Record(normalize_artifact(raw["artifact"])) for raw in synthetic_records(3 * n, seed=n)]
-    signed = [(record, s) for record, s in zip(records, sign_records(records, LAB_KEY)) if len(s[0]) > 1][:n]
+    signed = [s for s in sign_records(records, LAB_KEY) if len(s[0]) > 1][:n]
     assert len(signed) == n
-    with _CountingLog(tmp_path / f"log{n}.sqlite") as log:
-        log.add_signed_many([(f"record {i}", "publish", "".join(chunks), LAB_KEY.address, chunks, first)
-                             for i, (_, (chunks, first)) in enumerate(signed)])
+    log = _CountingLog(path)
+    log.add_signed_many([(f"record {i}", "publish", "".join(chunks), LAB_KEY.address, chunks, first)
+                         for i, (chunks, first) in enumerate(signed)])
+    return log
+
+
+async def _broadcast_multipart(tmp_path, n: int) -> tuple[int, list[str], list[list[str]]]:
+    """``n`` multipart records signed into a fresh log, then broadcast with the key: (part rows read from the log,
+    the ledger, each record's parts' floData from the log)."""
+    with _multipart_log(tmp_path / f"log{n}.sqlite", n) as log:
         async with FlodStandIn() as node:
             sent = await Broadcaster(_node(node)).run(log, LAB_KEY)
             reads, ledger = log.rows_read, list(node.ledger)
@@ -152,3 +158,14 @@ async def test_broadcast_reads_the_log_once_not_once_per_record(tmp_path):
     assert ledger == [flodata for parts in messages for flodata in parts] and len(set(ledger)) == len(ledger)
     # reading the whole log again after each part 0 makes the reads grow with the square of the release (16×)
     assert reads <= 5 * small_reads, (small_reads, reads)
+
+
+async def test_a_key_that_cannot_sign_the_later_parts_refuses_before_part_0_goes(tmp_path):
+    from etdb_explore.records.flo import PrivateKey
+
+    with _multipart_log(tmp_path / "log.sqlite", 2) as log:
+        async with FlodStandIn() as node:
+            with pytest.raises(etdb.EtdbError, match="not by this key's address"):
+                await Broadcaster(_node(node)).run(log, PrivateKey.from_seed("another lab", "testnet"))
+            assert node.ledger == [] and {p.state for p in log.parts()} == {"signed", "waiting"}
+            assert await Broadcaster(_node(node)).run(log, LAB_KEY) == len(node.ledger) == len(log.parts())

@@ -64,3 +64,15 @@ def test_offline_status_edit_deactivate(table_csv, tmp_path, capsys, monkeypatch
     monkeypatch.setenv("LAB_WIF", "not a key")
     assert main(["publish", "deactivate", txid, "--offline", *base]) == 3
     assert "$LAB_WIF does not hold a FLO WIF private key" in capsys.readouterr().err
+
+
+def test_publishing_offline_loads_no_node_client():
+    """The offline path (the release, its log, the CLI) leaves the FLO node's client and the index it belongs to
+    unloaded: publishing a lab's release pays for neither."""
+    from ..subprocesses import run_python
+
+    code = ("import sys, etdb_explore.cli, etdb_explore.publish, etdb_explore.publish.release; "
+            "print(sorted(m for m in sys.modules if m.startswith('etdb_explore.index')))")
+    status, out, err = run_python(code)
+    assert status == 0, err
+    assert out.strip() == "[]"
