@@ -26,7 +26,7 @@ from etdb_explore.util.lazy import lazy_names
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from etdb_explore.index.index import Index
+    from etdb_explore.index.index import Index  # noqa: TC004 – at run time lazy_names imports it on first use
     from etdb_explore.index.sources.base import IndexSource
 
 __version__ = "0.1.0"
@@ -45,7 +45,7 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = lazy_names(__name__, _LAZY)
+lazy_names(__name__, _LAZY)
 
 
 def load_index(source: IndexSource | str | Path | None = None, *, refresh: bool = False,

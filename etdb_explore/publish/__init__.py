@@ -26,4 +26,4 @@ __all__ = [
     "PublishLogError", "PublishLogSource", "Release", "ReleaseProblems", "broadcast", "deactivate", "edit",
     "estimate", "load_key", "validate",
 ]
-__getattr__, __dir__ = lazy_names(__name__, _LAZY)
+lazy_names(__name__, _LAZY)
