@@ -30,7 +30,8 @@ class Node:
         cid: the block's CID.
         block: the block's bytes.
         pb: the DAG-PB node; None for raw blocks and blocks of other codecs. When its Data decodes as UnixFS, it
-            lives on in ``fs`` only (``pb.data`` is then None, so a leaf's bytes are not held a third time).
+            lives on in ``fs`` only (``pb.data`` is then None), as a view into ``block``: a leaf's bytes are held
+            once.
         fs: the UnixFS data of a DAG-PB node; None for raw blocks, other codecs, and DAG-PB nodes whose Data is not
             valid UnixFS (see :meth:`require_unixfs`).
     """
@@ -52,9 +53,9 @@ class Node:
         """
         if cid.codec != DAG_PB:
             return cls(cid, block)
-        pb = dagpb.decode(block, cid, data_view=True)  # the Data is copied once, by the UnixFS decoder
+        pb = dagpb.decode(block, cid, data_view=True)  # a file's bytes stay a view into the block: never copied
         try:
-            fs = unixfs.decode(pb.data, cid)
+            fs = unixfs.decode(pb.data, cid, data_view=True)
         except unixfs.UnixFSError:
             return cls(cid, block, dagpb.PBNode(pb.links, None if pb.data is None else bytes(pb.data)))
         return cls(cid, block, dagpb.PBNode(pb.links), fs)
@@ -75,8 +76,9 @@ class Node:
         return self.fs is not None and self.fs.type == unixfs.HAMT_SHARD
 
     @property
-    def file_data(self) -> bytes:
-        """The file bytes held in the node itself: the whole block for a raw block, the UnixFS Data otherwise."""
+    def file_data(self) -> bytes | memoryview:
+        """The file bytes held in the node itself: the whole block for a raw block, the UnixFS Data (a view into
+        the block) otherwise."""
         if self.cid.codec == RAW:
             return self.block
         return (self.fs.data if self.fs else None) or b""
@@ -110,10 +112,10 @@ class Node:
 
     @property
     def memory(self) -> int:
-        """An estimate of the bytes this node keeps alive (its block, its decoded data and links)."""
+        """An estimate of the bytes this node keeps alive (its block, a copied Data and its links; UnixFS Data is a
+        view into the block)."""
         pb_data = len(self.pb.data or b"") if self.pb is not None else 0
-        fs_data = len(self.fs.data or b"") if self.fs is not None else 0
-        return len(self.block) + pb_data + fs_data + LINK_BYTES * len(self.links)
+        return len(self.block) + pb_data + LINK_BYTES * len(self.links)
 
     def require_unixfs(self) -> Node:
         """This node, if it is UnixFS content: a raw block or a DAG-PB node with valid UnixFS data.

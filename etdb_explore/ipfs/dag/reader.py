@@ -133,7 +133,7 @@ class UnixFSReader:
         if node.fs.type in (unixfs.FILE, unixfs.RAW):
             return Stat(node.cid, "file", node.size)
         if node.fs.type == unixfs.SYMLINK:
-            target = node.fs.data or b""
+            target = bytes(node.fs.data or b"")
             return Stat(node.cid, "symlink", len(target), target.decode("utf-8", "replace"))
         return Stat(node.cid, node.fs.type_name, sum(link.tsize or 0 for link in node.links))
 
@@ -178,8 +178,11 @@ class UnixFSReader:
             return stat, b"".join(data)
 
     async def iter_range(self, cid: CID | str, start: int = 0, end: int | None = None,
-                         path: str = "") -> AsyncIterator[bytes]:
+                         path: str = "") -> AsyncIterator[bytes | memoryview]:
         """The bytes [start, end) of the file at ``cid/path``, in order, in leaf-sized chunks.
+
+        A chunk is ``bytes`` or a read-only ``memoryview`` into a verified block (a DAG-PB leaf's file bytes are not
+        copied out of it): write it, hash it or join it as it is; ``bytes(chunk)`` when bytes are needed.
 
         Ranges of ``car_min_bytes`` or more (and open-ended ones) from a CarStreamSource come as one CAR stream
         (``entity-bytes``), smaller ones block by block. From a source of several lanes (gateways, a Kubo node),
@@ -187,7 +190,7 @@ class UnixFSReader:
         :mod:`etdb_explore.ipfs.dag.stripe`). ``end`` None or beyond the file means its end.
 
         Returns:
-            An async iterator of byte chunks.
+            An async iterator of bytes-like chunks.
 
         Raises:
             PathError: the path does not resolve, or leads to something that is not a file.
@@ -210,14 +213,14 @@ class UnixFSReader:
             yield chunk
 
     async def _through(self, source: BlockSource, cid: CID, path: str, start: int,
-                       end: int | None) -> AsyncIterator[bytes]:
+                       end: int | None) -> AsyncIterator[bytes | memoryview]:
         """Bytes [start, end) of ``cid/path`` from ``source``: one CAR stream when it offers one, else blocks."""
         async with self._streamed(cid, path, start, end, source) as streamed:
             async for chunk in self._range(cid, path, start, end, streamed):
                 yield chunk
 
     async def _striped(self, root_cid: CID, path: str, start: int, end: int | None, lanes: list[BlockSource],
-                       policy: Striping) -> AsyncIterator[bytes]:
+                       policy: Striping) -> AsyncIterator[bytes | memoryview]:
         """Bytes [start, end) striped across ``lanes`` (the file's root first, through the reader's source)."""
         root, end = await self._file_root(root_cid, path, start, end, self.source)
         if end - start < policy.min_bytes or not root.links:
@@ -225,10 +228,10 @@ class UnixFSReader:
                 yield chunk
             return
 
-        def fetch(lane: BlockSource, a: int, b: int) -> AsyncIterator[bytes]:
+        def fetch(lane: BlockSource, a: int, b: int) -> AsyncIterator[bytes | memoryview]:
             return self._through(lane, root.cid, "", a, b)
 
-        def fallback(a: int, b: int) -> AsyncIterator[bytes]:
+        def fallback(a: int, b: int) -> AsyncIterator[bytes | memoryview]:
             return self._through(self.source, root.cid, "", a, b)
 
         async for chunk in striped(lanes, fetch, fallback, start, end, policy, self.dropped):
@@ -247,7 +250,7 @@ class UnixFSReader:
         return root, end
 
     async def _range(self, root_cid: CID, path: str, start: int, end: int | None,
-                     source: BlockSource) -> AsyncIterator[bytes]:
+                     source: BlockSource) -> AsyncIterator[bytes | memoryview]:
         root, end = await self._file_root(root_cid, path, start, end, source)
         if start < end:
             async for chunk in self._walk(root, 0, start, end, source):
@@ -258,7 +261,7 @@ class UnixFSReader:
         return 1 if isinstance(source, CarPrefetch) and source.streaming else self.window
 
     async def _walk(self, node: Node, offset: int, start: int, end: int, source: BlockSource,
-                    depth: int = 0) -> AsyncIterator[bytes]:
+                    depth: int = 0) -> AsyncIterator[bytes | memoryview]:
         """Bytes of ``node`` (starting at file ``offset``) that fall in [start, end)."""
         check_file_node(node, depth)
         data = node.file_data

@@ -25,7 +25,8 @@ class UnixFSData:
 
     Attributes:
         type: RAW, DIRECTORY, FILE, METADATA, SYMLINK or HAMT_SHARD.
-        data: file bytes held in the node, a symlink's target, or a HAMT shard's bitfield; None when absent.
+        data: file bytes held in the node, a symlink's target, or a HAMT shard's bitfield (a memoryview into the
+            node's block when decoded with ``data_view``); None when absent.
         filesize: a file node's total bytes; None when absent.
         blocksizes: the file bytes under each child link, in link order.
         hash_type: a HAMT shard's hash function (MURMUR3_X64_64); None otherwise.
@@ -33,7 +34,7 @@ class UnixFSData:
     """
 
     type: int
-    data: bytes | None = None
+    data: bytes | memoryview | None = None
     filesize: int | None = None
     blocksizes: tuple[int, ...] = ()
     hash_type: int | None = None
@@ -63,8 +64,11 @@ class UnixFSData:
         return out
 
 
-def decode(data: bytes | memoryview | None, where: object = "?") -> UnixFSData:
+def decode(data: bytes | memoryview | None, where: object = "?", *, data_view: bool = False) -> UnixFSData:
     """Decode a DAG-PB node's UnixFS ``Data``.
+
+    ``data_view``: leave the ``Data`` field (a leaf's file bytes) as a memoryview into ``data`` instead of copying
+    it, for a caller that keeps the buffer ``data`` views anyway (a node keeps its block).
 
     Returns:
         The message.
@@ -88,7 +92,7 @@ def decode(data: bytes | memoryview | None, where: object = "?") -> UnixFSData:
             elif (number == 2) != isinstance(value, memoryview):
                 raise UnixFSError(f"node {where}: UnixFS field {number} has the wrong wire type")
             else:
-                values[number] = bytes(value) if isinstance(value, memoryview) else value
+                values[number] = bytes(value) if isinstance(value, memoryview) and not data_view else value
     except ValueError as exc:
         if isinstance(exc, UnixFSError):
             raise
