@@ -102,3 +102,23 @@ async def test_a_local_store_holding_the_file_is_read_without_striping(served, t
         with Client(store, gateways=[a.url, b.url]) as client:
             assert await client.aread(f"/ipfs/{cid}") == DATA
         assert a.requests == b.requests == 0
+
+
+async def test_a_section_past_a_leaf_boundary_is_read_in_one_round_trip_after_the_head(served, tmp_path):
+    """What opening a remote MRC and reading one section costs: the head (one CAR), then every stripe of the
+    section's 2 MiB at once. A section starts 1024 bytes (the MRC header) past a leaf boundary, so its range cuts
+    into one piece more than the requests sent at once; that piece must not wait for a third round trip."""
+    url, cid = served
+    start = 5 * 262144 + 1024
+    async with LyingGateway(url, "honest") as a, LyingGateway(url, "honest") as b, \
+            LyingGateway(url, "honest") as c, LyingGateway(url, "honest") as d:
+        gateways = (a, b, c, d)
+        with Client(tmp_path / "empty", gateways=[g.url for g in gateways]) as client:
+            handle = await client.afile(f"/ipfs/{cid}")  # the head
+            head = sum(g.requests for g in gateways)
+            assert await handle.read(start, start + (2 << 20)) == DATA[start:start + (2 << 20)]
+        section = sum(g.requests for g in gateways) - head
+        wave = len(gateways) * Striping().per_lane  # requests in flight at once: all sent before any answer
+        assert head == 1, [g.paths for g in gateways]
+        assert section <= wave, [g.paths for g in gateways]  # one more waits for an answer: a third round trip
+        assert all(_car_requests(g) for g in gateways)
