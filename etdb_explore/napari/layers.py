@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from etdb_explore.volumes.preview import bin_image
+from etdb_explore.volumes.preview import bin_image, finite_percentiles
 from etdb_explore.volumes.tiltseries import TiltSeries
 
 if TYPE_CHECKING:
@@ -54,18 +54,19 @@ def pyramid(volume: Volume, min_size: int = PYRAMID_MIN_SIZE) -> list[dask.array
 
 
 def contrast_limits(volume: Volume) -> tuple[float, float]:
-    """Display limits from the central section (the one napari shows first): its 0.5th and 99.5th percentiles.
+    """Display limits from the central section (the one napari shows first): the 0.5th and 99.5th percentiles of
+    its finite values (NaN and ±inf left out); their minimum and maximum when those percentiles are equal.
 
     Returns:
-        (low, high) with high > low.
+        (low, high), finite, with high > low.
 
     Raises:
         MrcError, VerificationError, BlockNotFoundError, SourceError: as :meth:`Volume.aget` for the read.
     """
-    section = volume[(volume.shape[0] - 1) // 2].astype(np.float32)
-    low, high = (float(v) for v in np.percentile(section, CONTRAST_PERCENTILES))
+    section = volume[(volume.shape[0] - 1) // 2]
+    low, high = finite_percentiles(section, *CONTRAST_PERCENTILES)
     if high <= low:
-        low, high = float(section.min()), float(section.max())
+        low, high = finite_percentiles(section, 0.0, 100.0)
     return (low, high) if high > low else (low, low + 1.0)
 
 

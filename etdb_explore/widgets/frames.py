@@ -2,16 +2,16 @@
 uint8 (one byte a pixel, the bytes a widget buffer carries). No input divides by zero: non-finite values paint 0,
 and a window of zero width (a constant section) is a step at its level.
 
-Integer sections of at most 16 bits (MRC modes 0, 1, 6 and 101) take a fast path with the same results: their
-percentiles come from a histogram of all values and their frame from a table of every possible value, instead of a
-sort and float arithmetic on every pixel.
+The window's percentiles come from :func:`etdb_explore.volumes.preview.finite_percentiles`. Integer sections of at
+most 16 bits (MRC modes 0, 1, 6 and 101) take a fast path with the same results: their frame comes from a table of
+every possible value instead of float arithmetic on every pixel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from etdb_explore.volumes.preview import to_float32
+from etdb_explore.volumes.preview import is_small_int, to_float32, value_offsets
 
 
 def auto_binning(shape: tuple[int, int], max_size: int) -> int:
@@ -23,53 +23,6 @@ def auto_binning(shape: tuple[int, int], max_size: int) -> int:
     return max(1, -(-max(shape) // max(1, max_size)))
 
 
-def _small_int(section: np.ndarray) -> bool:
-    return section.dtype.kind in "iu" and section.dtype.itemsize <= 2
-
-
-def _offsets(section: np.ndarray) -> np.ndarray:
-    """The values of an integer ``section`` shifted to start at 0 (the dtype's lowest value → 0), as intp."""
-    return section.astype(np.intp) - int(np.iinfo(section.dtype).min)
-
-
-def _lerp(a: float, b: float, t: float) -> float:
-    """numpy's linear interpolation between neighbouring order statistics (``np.percentile``'s default)."""
-    diff = b - a
-    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
-
-
-def _int_percentiles(section: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """``np.percentile(section, qs)`` of an integer section, from a histogram (same results, no sort)."""
-    cumulative = np.cumsum(np.bincount(_offsets(section).ravel()))
-    lowest, n = int(np.iinfo(section.dtype).min), section.size
-    out = []
-    for q in qs:
-        at = (n - 1) * np.true_divide(q, 100)
-        i = int(np.floor(at))
-        a, b = (float(np.searchsorted(cumulative, k, side="right") + lowest) for k in (i, min(i + 1, n - 1)))
-        out.append(_lerp(a, b, at - i))
-    return out
-
-
-def contrast_limits(section: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """The ``low`` and ``high`` percentiles of the finite values of ``section``.
-
-    Returns:
-        ``(lo, hi)``; ``(0.0, 0.0)`` when no value is finite.
-    """
-    if section.size and _small_int(section):
-        lo, hi = _int_percentiles(section, (low, high))
-        return lo, hi
-    values = to_float32(section)
-    finite = np.isfinite(values)
-    if not finite.all():
-        values = values[finite]
-    if values.size == 0:
-        return 0.0, 0.0
-    lo, hi = np.percentile(values, [low, high])
-    return float(lo), float(hi)
-
-
 def to_frame(section: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Map ``section`` to uint8 through the window [lo, hi]: lo and below → 0, hi and above → 255, linear between
     (rounded). Non-finite values → 0. When ``hi <= lo``, values below lo → 0, equal → 128, above → 255.
@@ -77,10 +30,10 @@ def to_frame(section: np.ndarray, lo: float, hi: float) -> np.ndarray:
     Returns:
         A C-contiguous uint8 array of ``section``'s shape.
     """
-    if _small_int(section):
+    if is_small_int(section.dtype):
         info = np.iinfo(section.dtype)
         table = to_frame(np.arange(info.min, info.max + 1, dtype=np.float32), lo, hi)
-        return np.ascontiguousarray(table[_offsets(section)])
+        return np.ascontiguousarray(table[value_offsets(section)])
     values = to_float32(section)
     finite = np.isfinite(values)
     if hi > lo:

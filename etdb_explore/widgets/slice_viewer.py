@@ -36,7 +36,8 @@ import traitlets
 from etdb_explore.errors import EtdbError
 from etdb_explore.util import bridge
 from etdb_explore.widgets.base import FRONTEND, EtdbWidget, describe, png_bytes
-from etdb_explore.widgets.frames import auto_binning, bin_factors, binned, contrast_limits, to_frame
+from etdb_explore.volumes.preview import finite_percentiles
+from etdb_explore.widgets.frames import auto_binning, bin_factors, binned, to_frame
 from etdb_explore.widgets.planes import NORMAL, PLANES, Progress, read_planes
 
 if TYPE_CHECKING:
@@ -523,7 +524,7 @@ def _render(section: np.ndarray, key: str, plane: str, position: int, contrast: 
     """A section's frame: binned, then the window (the percentiles of the binned section, or the manual one)."""
     factor = binning or auto_binning(section.shape, max_size)
     small = binned(section, factor)
-    lo, hi = contrast_limits(small, *percentiles) if contrast == "auto" else window
+    lo, hi = finite_percentiles(small, *percentiles) if contrast == "auto" else window
     frame = to_frame(small, lo, hi)
     info = {"key": key, **_where(plane, position), "width": frame.shape[1], "height": frame.shape[0],
             "bin": list(bin_factors(section.shape, factor)), "lo": float(lo), "hi": float(hi)}

@@ -106,3 +106,23 @@ def test_layer_data_without_voxel_size_uses_pixels(tmp_path):
     assert kind == "image" and kwargs["scale"] == (1.0, 1.0, 1.0) and kwargs["units"] == ("pixel",) * 3
     assert kwargs["name"] == "plain.mrc" and not kwargs["multiscale"]
     np.testing.assert_array_equal(np.asarray(data), np.arange(256, dtype=np.float32).reshape(4, 8, 8))
+
+
+def test_contrast_limits_leave_out_nan_and_inf(tmp_path):
+    """A float tomogram whose central section holds NaN and ±inf still gets finite limits from its finite values."""
+    data = np.linspace(-1, 1, 3 * 20 * 20, dtype=np.float32).reshape(3, 20, 20)
+    data[1, :4] = np.nan
+    data[1, 4, :3] = np.inf
+    data[1, 5, :3] = -np.inf
+    path = tmp_path / "holes.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data)
+    _, kwargs, _ = layer_data(Volume.open(LocalFile(path)))
+    finite = data[1][np.isfinite(data[1])]
+    np.testing.assert_allclose(kwargs["contrast_limits"], np.percentile(finite, (0.5, 99.5)), rtol=1e-6)
+    data[1] = np.nan
+    data[1, 0, 0] = 2.5
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(data)
+    _, kwargs, _ = layer_data(Volume.open(LocalFile(path)))
+    assert kwargs["contrast_limits"] == (2.5, 3.5)  # one finite value: a window of width 1 at it

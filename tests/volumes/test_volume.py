@@ -15,7 +15,7 @@ import pytest
 from etdb_explore.errors import EtdbError
 from etdb_explore.volumes.byteranges import LocalFile
 from etdb_explore.volumes.header import MrcError
-from etdb_explore.volumes.preview import bin_image, preview, robust_contrast
+from etdb_explore.volumes.preview import bin_image, finite_percentiles, preview, robust_contrast
 from etdb_explore.volumes.tiltseries import (
     TiltSeries,
     angles_from_extended_header,
@@ -254,3 +254,26 @@ def test_record_tilt_step_never_sizes_an_array(step):
         tracemalloc.stop()
     assert peak < 1 << 20, f"{peak} bytes allocated for tiltStep={step!r}"
     assert angles_from_record({"tiltMin": -1e308, "tiltMax": 1e308, "tiltStep": 1e-308}, 61) is None
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.float32])
+def test_finite_percentiles_equal_numpy_on_finite_values(dtype):
+    """The histogram path for small integers and the float path give np.percentile of the finite values."""
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    data = (rng.integers(info.min, int(info.max) + 1, (37, 41)) if info else rng.normal(0, 5, (37, 41))).astype(dtype)
+    for low, high in ((0.0, 100.0), (1.0, 99.0), (0.5, 99.5), (33.3, 66.7)):
+        assert finite_percentiles(data, low, high) == pytest.approx(np.percentile(data, [low, high]), rel=1e-6)
+    if info is None:
+        data[::3] = np.nan
+        data[1, 1] = -np.inf
+        expected = np.percentile(data[np.isfinite(data)], [1.0, 99.0])
+        assert finite_percentiles(data, 1.0, 99.0) == pytest.approx(expected, rel=1e-6)
+        assert finite_percentiles(np.full((4, 4), np.nan, np.float32), 1.0, 99.0) == (0.0, 0.0)
+
+
+def test_robust_contrast_ignores_nan():
+    data = np.tile(np.linspace(0, 1, 100, dtype=np.float32), (10, 1))
+    data[:, :5] = np.nan
+    out = robust_contrast(data)
+    assert np.isfinite(out).all() and out[:, :5].max() == 0.0 and out.max() == 1.0 and out[:, 50].min() > 0.3

@@ -12,7 +12,8 @@ from etdb_explore.ipfs import LocalStore
 from etdb_explore.ipfs.gateway_server import start_server
 from etdb_explore.util import bridge
 from etdb_explore.volumes.open import open_tomogram
-from etdb_explore.widgets.frames import auto_binning, binned, contrast_limits, to_frame
+from etdb_explore.volumes.preview import finite_percentiles
+from etdb_explore.widgets.frames import auto_binning, binned, to_frame
 
 from ..ipfs.lying_gateway import LyingGateway
 from .lab import Lab, session_env
@@ -36,7 +37,7 @@ def first(demo):
 def expected_rgba(section: np.ndarray) -> np.ndarray:
     """The picture the page must show, from the numpy section: binned, 1–99 percentile window, grey."""
     small = binned(section, auto_binning(section.shape, 1024))
-    grey = to_frame(small, *contrast_limits(small, 1.0, 99.0))
+    grey = to_frame(small, *finite_percentiles(small, 1.0, 99.0))
     return np.dstack([grey, grey, grey, np.full_like(grey, 255)])
 
 
