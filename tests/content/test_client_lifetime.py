@@ -182,7 +182,7 @@ def test_dask_worker_tasks_share_one_client_per_process(served, tmp_path):
     url, cids = served
     client = Client(tmp_path / "store", [url])
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as dask:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as dask:
         seen = dask.gather(dask.map(_read_on_worker, [client] * 4, [cids[1]] * 4, pure=False))
     assert len({pid for pid, _, _ in seen}) == 1 and seen[0][0] != os.getpid()
     assert len({ident for _, ident, _ in seen}) == 1 and {n for *_, n in seen} == {len(FILES[1])}

@@ -288,7 +288,7 @@ def test_benchmark_set_round_trip(demo, remote, tmp_path):
 def test_benchmark_set_map_on_dask(demo, demo_shape, remote):
     distributed = pytest.importorskip("distributed")
     bset = BenchmarkSet.freeze(demo.filter(species="Escherichia coli"), ["reconstructions"], client=remote)
-    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as dask:
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=":0") as dask:
         shapes = bset.map(lambda meta, vol: (meta["txid"], vol.shape), dask_client=dask, client=remote)
         with pytest.raises(TypeError, match="dask_client="):
             bset.map(lambda meta, vol: None, client=dask)  # client= is always the content Client
