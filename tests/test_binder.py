@@ -123,7 +123,9 @@ def test_postbuild_in_a_fresh_venv_leaves_a_demo_the_notebooks_use(tmp_path, mon
     # the venv sees this machine's packages (nothing is downloaded; pip and setuptools too, not the older ones a venv
     # would bundle), but has no etdb-explore of its own yet
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    # Binder has no screen: no DISPLAY a session's Xvfb (tests/napari) may have left in this process's environment
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "PYTHONHOME", "DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv), XDG_DATA_HOME=str(data),
                XDG_CACHE_HOME=str(tmp_path / "cache"), JUPYTER_PATH=str(tmp_path / "jupyter"))
     build = subprocess.run(["bash", str(repo / "binder" / "postBuild")], cwd=repo, env=env, capture_output=True,
