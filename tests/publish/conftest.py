@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import etdb_explore as etdb
 from etdb_explore.records.flo import PrivateKey
 
 LAB_KEY = PrivateKey.from_seed("etdb-explore publishing lab", "testnet")
@@ -30,3 +31,13 @@ def lab_folders(demo, dest: Path, count: int) -> pd.DataFrame:
 @pytest.fixture
 def lab_table(demo, tmp_path) -> pd.DataFrame:
     return lab_folders(demo, tmp_path / "lab", 3)
+
+
+def read_back(harvest, status: pd.DataFrame, name: str, long_note_at: int) -> etdb.Index:
+    """The lab's three published records as harvested from the chain or an oipd, as an Index, checked: nothing
+    rejected, every signature valid, exactly the published txids, and the long note on record ``long_note_at``."""
+    index = etdb.Index.from_records(harvest.records, name, rejected=harvest.rejected)
+    assert index.rejected.empty and len(index) == 3 and index.datasets["signature_valid"].all()
+    assert sorted(index.datasets["txid"]) == sorted(status["txid"])
+    assert index.datasets.set_index("txid").loc[status["txid"][long_note_at], "notes"].startswith("a long note")
+    return index

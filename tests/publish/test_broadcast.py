@@ -13,7 +13,7 @@ from etdb_explore.publish import Broadcaster, PublishLog, PublishLogSource, Rele
 from etdb_explore.records import is_multipart
 
 from ..index.flod_standin import FlodStandIn
-from .conftest import LAB_KEY
+from .conftest import LAB_KEY, read_back
 
 
 def _node(node: FlodStandIn) -> FlodRpc:
@@ -32,10 +32,7 @@ async def test_publish_scan_index_open(lab_table, tmp_path):
         assert status["n_parts"].iloc[2] > status["n_parts"].iloc[0] >= 2  # records of 5 files need 2 parts
         assert all(map(is_multipart, node.ledger)) and len(set(node.ledger)) == len(node.ledger)
         harvest = await FlodSource(node.url, "rpc", "secret").harvest()
-        index = etdb.Index.from_records(harvest.records, "lab on chain", rejected=harvest.rejected)
-        assert index.rejected.empty and len(index) == 3 and index.datasets["signature_valid"].all()
-        assert sorted(index.datasets["txid"]) == sorted(status["txid"])
-        assert index.datasets.set_index("txid").loc[status["txid"][2], "notes"].startswith("a long note")
+        index = read_back(harvest, status, "lab on chain", long_note_at=2)
         with etdb.Client(store=store, gateways=False) as client:
             for _, row in index.datasets.iterrows():
                 vol = etdb.open_tomogram(row, client=client)

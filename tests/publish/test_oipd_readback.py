@@ -15,7 +15,7 @@ from etdb_explore.publish import Release, deactivate, edit
 
 from ..index.flod_standin import FlodStandIn
 from ..index.oipd_standin import OipdStandIn
-from .conftest import LAB_KEY
+from .conftest import LAB_KEY, read_back
 from .test_broadcast import _in_thread
 
 
@@ -29,10 +29,7 @@ async def test_publish_then_read_back_through_oipd(lab_table, tmp_path):
         node.add_block(["json:not an oip message", "unrelated floData"])
         harvest = await OipdSource(oipd.url, publisher=LAB_KEY.address).harvest()
         assert oipd.requests[0]["q"].endswith(f"artifact.floAddress:{LAB_KEY.address}")
-        index = etdb.Index.from_records(harvest.records, "lab through oipd", rejected=harvest.rejected)
-        assert index.rejected.empty and len(index) == 3 and index.datasets["signature_valid"].all()
-        assert sorted(index.datasets["txid"]) == sorted(status["txid"])
-        assert index.datasets.set_index("txid").loc[status["txid"][1], "notes"].startswith("a long note")
+        index = read_back(harvest, status, "lab through oipd", long_note_at=1)
         with etdb.Client(store=store, gateways=False) as client:
             for _, row in index.datasets.iterrows():
                 record = index.record(row["txid"])
