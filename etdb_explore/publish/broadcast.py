@@ -80,10 +80,8 @@ class Broadcaster:
             # one pass over the log, record by record: a multipart message's later parts are signed as soon as its
             # part 0 is sent (they name its txid), and follow it
             for parts in _by_record(log.parts("signed", "waiting")):
-                i = 0
-                while i < len(parts):
-                    part = parts[i]
-                    i += 1
+                for k in range(len(parts)):
+                    part = parts[k]  # read from ``parts`` each time: signing the later parts replaces them
                     if part.state == "waiting":
                         continue  # its part 0 went without the key (here or in an earlier run)
                     multipart = part.part == 0 and part.n_parts > 1 and key is not None
