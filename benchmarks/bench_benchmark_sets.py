@@ -23,10 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from bench_volumes import _peak_rss_mb, client_plain
+from cpu import cpu_seconds, load, process_cpu_seconds
 
 MiB = 1 << 20
 
@@ -86,6 +88,15 @@ def build_corpus(folder: Path, files: int, total_bytes: int, small: bool) -> Pat
 
 # ---- clients (each in its own process) ----------------------------------------------------------------------------
 
+def with_cpu(client: Callable[[str, str], dict]) -> Callable[[str, str], dict]:
+    """``client`` with the CPU seconds it took (``cpu``), imports and start-up excluded."""
+    def timed(*args: str) -> dict:
+        before = cpu_seconds()
+        result = client(*args)
+        return result | {"cpu": cpu_seconds() - before}
+    return timed
+
+
 def client_set(url: str, snapshot: str) -> dict:
     """Freeze the whole index, materialise it and verify the copy, 4 workers, through the gateway at ``url``."""
     from etdb_explore.content.client import Client
@@ -134,19 +145,20 @@ def client_noop(url: str, snapshot: str) -> dict:
         return {"seconds": warm, "fresh_process": float(cold), "files": len(bset.files)}
 
 
-CLIENTS = {"set": client_set, "plain": client_plain, "noop": client_noop}
+CLIENTS = {"set": with_cpu(client_set), "plain": with_cpu(client_plain), "noop": client_noop}
 
 
-def run(kind: str, *args: str, repeat: int = 1) -> dict:
-    """The client's measurement, each run in a fresh process; with ``repeat``, the run of median time."""
-    results = []
-    for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--client", kind, *args], capture_output=True, text=True,
-                             check=False)
-        if out.returncode:
-            raise RuntimeError(out.stderr)
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+def run(kind: str, *args: str, server: Served | None = None) -> dict:
+    """The client's measurement in a fresh process; with ``server``, the server's CPU seconds meanwhile
+    (``server_cpu``)."""
+    before = server.cpu() if server else 0.0
+    out = subprocess.run([sys.executable, __file__, "--client", kind, *args], capture_output=True, text=True,
+                         check=False)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result | ({"server_cpu": server.cpu() - before} if server else {})
+
 
 
 class Served:
@@ -157,8 +169,12 @@ class Served:
                                          "--port", "0"], stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().split(" at ")[1].split("/ipfs/")[0]
 
-    def __enter__(self) -> str:
-        return self.url
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the server process has used so far."""
+        return process_cpu_seconds(self.process.pid)
+
+    def __enter__(self) -> Served:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
@@ -173,13 +189,15 @@ def bench(args: argparse.Namespace) -> None:
     big = build_corpus(work / "large", args.files, total, small=False)
     small = build_corpus(work / "small", args.noop_files, args.noop_files * 16 * 1024, small=True)
     print(f"corpus ready in {time.perf_counter() - t:.1f} s ({work})")
-    with Served(work / "large" / "store") as url:
+    loads = [load()]
+    with Served(work / "large" / "store") as server:
         ours, plain = [], []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            ours.append(run("set", url, str(big)))
-            plain.append(run("plain", url, str(big)))
-    with Served(work / "small" / "store") as url:
-        noop = run("noop", url, str(small))
+        for _ in range(args.repeat):  # paired rounds, so both see the same machine load
+            ours.append(run("set", server.url, str(big), server=server))
+            plain.append(run("plain", server.url, str(big), server=server))
+            loads.append(load())
+    with Served(work / "small" / "store") as server:
+        noop = run("noop", server.url, str(small))
     mid = len(ours) // 2
     o = sorted(ours, key=lambda r: r["seconds"])[mid]
     p = sorted(plain, key=lambda r: r["seconds"])[mid]
@@ -192,6 +210,9 @@ def bench(args: argparse.Namespace) -> None:
     print(f"   throughput ratio {ratio:.2f}x (target >= 0.85); materialize alone "
           f"{p['seconds'] / o['materialize']:.2f}x; all runs ours {[round(r['seconds'], 2) for r in ours]}, "
           f"plain {[round(r['seconds'], 2) for r in plain]}")
+    gib = o["bytes"] / (1 << 30)
+    print(f"   CPU s/GiB: ours client {o['cpu'] / gib:.2f} + server {o['server_cpu'] / gib:.2f}, plain client "
+          f"{p['cpu'] / gib:.2f} + server {p['server_cpu'] / gib:.2f}; load averages {' | '.join(loads)}")
     print(f"2. peak RSS {o['peak_rss_mb']:.0f} MB (target < 250); plain aiohttp {p['peak_rss_mb']:.0f} MB")
     print(f"3. no-op re-run of {noop['files']} files: {noop['seconds']:.2f} s in process, "
           f"{noop['fresh_process']:.2f} s in a fresh process (imports excluded; target <= 1 s)")

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cpu import cpu_seconds, load, process_cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 MiB = 1 << 20
@@ -57,13 +58,13 @@ async def _verified_full(url: str, cid: str) -> dict:
     source = GatewaySource([url])
     digest = hashlib.sha256()
     n = 0
-    t = time.perf_counter()
+    cpu, t = cpu_seconds(), time.perf_counter()
     async for chunk in UnixFSReader(source).iter_range(cid):
         digest.update(chunk)
         n += len(chunk)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, cpu_seconds() - cpu
     await source.close()
-    return {"seconds": elapsed, "bytes": source.bytes_received, "size": n, "sha256": digest.hexdigest()}
+    return {"seconds": elapsed, "cpu": cpu, "bytes": source.bytes_received, "size": n, "sha256": digest.hexdigest()}
 
 
 async def _plain_full(url: str, cid: str) -> dict:
@@ -71,21 +72,19 @@ async def _plain_full(url: str, cid: str) -> dict:
 
     digest = hashlib.sha256()
     n = 0
-    t = time.perf_counter()
+    cpu, t = cpu_seconds(), time.perf_counter()
     async with aiohttp.ClientSession() as session, session.get(f"{url}/ipfs/{cid}") as response:
         async for chunk in response.content.iter_chunked(1 << 20):
             digest.update(chunk)
             n += len(chunk)
-    return {"seconds": time.perf_counter() - t, "bytes": n, "size": n, "sha256": digest.hexdigest()}
+    return {"seconds": time.perf_counter() - t, "cpu": cpu_seconds() - cpu, "bytes": n, "size": n,
+            "sha256": digest.hexdigest()}
 
 
 def _ipfsspec_range(url: str, cid: str, start: int, end: int) -> dict:
-    import os
+    from ipfsspec import AsyncIPFSFileSystem  # its class itself: the "ipfs" protocol may not be registered here
 
-    os.environ["IPFS_GATEWAY"] = url
-    import fsspec
-
-    fs = fsspec.filesystem("ipfs")
+    fs = AsyncIPFSFileSystem(gateway_addr=url)  # the local gateway, never a public one
     t = time.perf_counter()
     data = fs.cat_file(f"ipfs://{cid}", start=start, end=end)
     return {"seconds": time.perf_counter() - t, "bytes": None, "sha256": hashlib.sha256(data).hexdigest()}
@@ -112,17 +111,34 @@ def client_main(kind: str, url: str, *args: str) -> None:
     print(json.dumps(result))
 
 
-def run_client(kind: str, url: str, *args: object, repeat: int = 3) -> dict | None:
-    """The client's measurement, each run in a fresh process: the run of median time of ``repeat``."""
+def run_client(kind: str, url: str, *args: object, repeat: int = 3, server: int | None = None) -> dict | None:
+    """The client's measurement, each run in a fresh process: the run of median time of ``repeat``; with
+    ``server`` (its pid), the server's CPU seconds during that run (``server_cpu``)."""
     results = []
     for _ in range(repeat):
+        before = process_cpu_seconds(server) if server else 0.0
         proc = subprocess.run([sys.executable, __file__, "--client", kind, url, *map(str, args)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"    ({kind} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode})")
             return None
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        if server:
+            results[-1]["server_cpu"] = process_cpu_seconds(server) - before
     return sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+
+
+def paired(kinds: tuple[str, str], url: str, *args: object, rounds: int = 3, server: int | None = None) -> list[dict]:
+    """Both clients' measurements in alternating rounds (both see the same machine load): each one's run of median
+    time."""
+    runs: list[list[dict]] = [[], []]
+    for _ in range(rounds):
+        for i, kind in enumerate(kinds):
+            result = run_client(kind, url, *args, repeat=1, server=server)
+            if result is None:
+                raise RuntimeError(f"the {kind} client failed")
+            runs[i].append(result)
+    return [sorted(r, key=lambda x: x["seconds"])[rounds // 2] for r in runs]
 
 
 # ---- the benchmark -----------------------------------------------------------------------------------------------
@@ -188,12 +204,15 @@ def bench(size: int) -> list[str]:
                     print(f"  2 MiB range, ipfsspec : {base['seconds'] * 1e3:8.1f} ms, {size / MiB:6.0f} MiB "
                           f"transferred -> verified read is {base['seconds'] / rng['seconds']:.0f}x faster, "
                           f"{size / rng['bytes']:.0f}x fewer bytes")
-                full = run_client("verified_full", via, cid)
-                plain = run_client("plain_full", via, cid)
-                assert full and plain and full["sha256"] == plain["sha256"]
+                before = load()
+                full, plain = paired(("verified_full", "plain_full"), via, cid, server=server.pid)
+                assert full["sha256"] == plain["sha256"]
                 vf, pf = size / full["seconds"] / 1e6, size / plain["seconds"] / 1e6
-                print(f"  full download verified: {vf:7.0f} MB/s, peak RSS {full['peak_rss_mb']:.0f} MB")
-                print(f"  full download plain   : {pf:7.0f} MB/s, peak RSS {plain['peak_rss_mb']:.0f} MB")
+                gib = size / (1 << 30)
+                for name, r, rate in (("verified", full, vf), ("plain   ", plain, pf)):
+                    print(f"  full download {name}: {rate:7.0f} MB/s, peak RSS {r['peak_rss_mb']:.0f} MB, CPU "
+                          f"{r['cpu'] / gib:.2f} s/GiB client + {r['server_cpu'] / gib:.2f} s/GiB server")
+                print(f"  (3 paired rounds, medians; load averages {before} before, {load()} after)")
                 print(f"  verified / plain      : {vf / pf:.2f}x (target >= {target})")
                 summary.append(f"verified/plain[{label.split()[0]}]={vf / pf:.2f}x")
         finally:

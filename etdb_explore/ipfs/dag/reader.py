@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from etdb_explore.errors import EtdbError
 from etdb_explore.ipfs.dag.nodes import MAX_FILE_DEPTH, Node, NodeCache, check_file_node
+from etdb_explore.ipfs.dag.ordered import InOrder
 from etdb_explore.ipfs.dag.prefetch import CarPrefetch
 from etdb_explore.ipfs.dag.resolve import DirEntry, PathError, entries, resolve
 from etdb_explore.ipfs.dag.stripe import Striping, striped
@@ -214,7 +215,19 @@ class UnixFSReader:
 
     async def _through(self, source: BlockSource, cid: CID, path: str, start: int,
                        end: int | None) -> AsyncIterator[bytes | memoryview]:
-        """Bytes [start, end) of ``cid/path`` from ``source``: one CAR stream when it offers one, else blocks."""
+        """Bytes [start, end) of ``cid/path`` from ``source``: one CAR stream when it offers one, else blocks.
+
+        A file's range (no path) is passed on straight from the stream while its blocks come in walk order
+        (:class:`~etdb_explore.ipfs.dag.ordered.InOrder`); the rest, if the stream breaks that order or ends early,
+        comes through a new stream and the general walk."""
+        stream = source.car_range(cid, start, end) if not path and isinstance(source, CarStreamSource) else None
+        if stream is not None:
+            walk = InOrder(self.nodes, cid, start, end, self._check_root, source.name)
+            async for chunk in walk.chunks(stream):
+                yield chunk
+            if walk.complete:
+                return
+            start, end = walk.position, walk.end
         async with self._streamed(cid, path, start, end, source) as streamed:
             async for chunk in self._range(cid, path, start, end, streamed):
                 yield chunk
@@ -241,13 +254,23 @@ class UnixFSReader:
                          source: BlockSource) -> tuple[Node, int]:
         """The root node of the file at ``root_cid/path`` and the range's end within it (checked)."""
         root = await self.node(await self.resolve(root_cid, path, source), source)
+        return root, self._check_root(root, start, end)
+
+    @staticmethod
+    def _check_root(root: Node, start: int, end: int | None) -> int:
+        """The end of range [start, end) within file ``root`` (``end`` None or past the file: its end).
+
+        Raises:
+            PathError: ``root`` is not a file.
+            ByteRangeError: the range starts before 0 or after its end.
+        """
         if root.fs is not None and root.fs.type not in (unixfs.FILE, unixfs.RAW):
             raise PathError(f"{root.cid} is a {root.fs.type_name}, not a file")
         size = root.size
         end = size if end is None else min(end, size)
         if start < 0 or start > end:
             raise ByteRangeError(f"invalid byte range [{start}, {end}) of {root.cid}, a file of {size} bytes")
-        return root, end
+        return end
 
     async def _range(self, root_cid: CID, path: str, start: int, end: int | None,
                      source: BlockSource) -> AsyncIterator[bytes | memoryview]:
