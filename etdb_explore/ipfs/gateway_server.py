@@ -31,6 +31,7 @@ from etdb_explore.ipfs.formats.car import car_header, section_head
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
 from etdb_explore.ipfs.sources.base import BlockSource
+from etdb_explore.util.bodies import await_by
 
 RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
@@ -96,10 +97,11 @@ class GatewayServer:
                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
         """Send ``chunks`` as the body; a DAG that turns out broken, or a client that stalls, ends the connection
         (a truncated response, never a wrong one)."""
+        loop = asyncio.get_running_loop()
         async with self.streams:
             try:
                 async for chunk in chunks:
-                    await asyncio.wait_for(response.write(chunk), WRITE_TIMEOUT)
+                    await await_by(loop.time() + WRITE_TIMEOUT, response.write(chunk))
             except (EtdbError, ConnectionError, asyncio.TimeoutError):
                 if request.transport is not None:
                     request.transport.close()

@@ -27,6 +27,7 @@ from etdb_explore.errors import BlockNotFoundError, SourceError, VerificationErr
 from etdb_explore.ipfs.formats.car import CarError, CarReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.sources.base import CarStream
+from etdb_explore.util.bodies import await_by
 from etdb_explore.util.loopbound import LoopBound
 
 PUBLIC_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
@@ -327,10 +328,10 @@ class GatewaySource:
                 if response.status != 200:
                     gateway.fail(f"HTTP {response.status} for CAR of {cid}")
                     return
-                last_block = time.monotonic()
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.timeout
                 while True:
-                    chunk = await asyncio.wait_for(response.content.readany(),
-                                                   max(last_block + self.timeout - time.monotonic(), 0))
+                    chunk = await await_by(deadline, response.content.readany())
                     if not chunk:
                         break
                     self.bytes_received += len(chunk)
@@ -339,7 +340,7 @@ class GatewaySource:
                         raise _Refused(f"sent over {limit} bytes for a {end - start}-byte range")  # type: ignore[operator]
                     blocks = list(reader.feed(chunk))
                     if blocks:  # hashing releases the GIL: verify off the event loop while the socket fills
-                        last_block = time.monotonic()
+                        deadline = loop.time() + self.timeout
                         await asyncio.to_thread(_verify_all, blocks, reader.source)
                     for item in blocks:
                         yield item
