@@ -39,14 +39,31 @@ def best(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def cpu(fn) -> tuple[float, float]:
-    """CPU seconds ``fn()`` takes in this process, and in the worker processes it started and ended."""
-    def used(who: int) -> float:
-        usage = resource.getrusage(who)
-        return usage.ru_utime + usage.ru_stime
-    here, children = used(resource.RUSAGE_SELF), used(resource.RUSAGE_CHILDREN)
+def measured(fn) -> tuple[float, float]:
+    """Wall seconds of ``fn()``, and the CPU seconds it took in this process and in the worker processes it started
+    and ended."""
+    def used() -> float:
+        return sum(usage.ru_utime + usage.ru_stime
+                   for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    start_cpu, start = used(), time.perf_counter()
     fn()
-    return used(resource.RUSAGE_SELF) - here, used(resource.RUSAGE_CHILDREN) - children
+    return time.perf_counter() - start, used() - start_cpu
+
+
+def paired(baseline, build, rounds: int) -> tuple[float, float, float, float, float]:
+    """``baseline`` and ``build`` in alternating rounds (so both see the same load).
+
+    Returns:
+        Median wall seconds of each, the median of the rounds' ratios, median CPU seconds (all processes) of each.
+    """
+    base_runs, build_runs = [], []
+    for _ in range(rounds):
+        base_runs.append(measured(baseline))
+        build_runs.append(measured(build))
+    median = statistics.median
+    return (median(w for w, _ in base_runs), median(w for w, _ in build_runs),
+            median(b[0] / a[0] for a, b in zip(base_runs, build_runs)), median(c for _, c in base_runs),
+            median(c for _, c in build_runs))
 
 
 def raw_json(n: int) -> Path:
@@ -59,19 +76,19 @@ def raw_json(n: int) -> Path:
     return path
 
 
-def bench(n: int, repeat: int) -> None:
+def bench(n: int, rounds: int, repeat: int) -> None:
     path = raw_json(n)
     text = path.read_text()
     print(f"\n{n} records ({len(text) / 1e6:.1f} MB of raw oipd JSON)")
-    baseline = best(lambda: pd.json_normalize(json.loads(text)), repeat)
-    print(f"  baseline json.loads + pandas.json_normalize : {baseline:8.3f} s")
-    build = best(lambda: Index.from_records(json.loads(text)), repeat)
-    print(f"  raw JSON -> Index, all signatures verified  : {build:8.3f} s  ({build / baseline:.2f}x baseline)")
-    base_cpu, _ = cpu(lambda: pd.json_normalize(json.loads(text)))
-    main_cpu, worker_cpu = cpu(lambda: Index.from_records(json.loads(text)))
-    print(f"  CPU time: baseline {base_cpu:.2f} s; build {main_cpu:.2f} s here ({main_cpu / base_cpu:.2f}x) "
-          f"+ {worker_cpu:.2f} s in worker processes (load average {os.getloadavg()[0]:.1f})")
-    SUMMARY.append(f"build/json_normalize@{n}={build / baseline:.2f}x(cpu here {main_cpu / base_cpu:.2f}x)")
+    loadavg = os.getloadavg()[0]
+    baseline, build, ratio, base_cpu, build_cpu = paired(lambda: pd.json_normalize(json.loads(text)),
+                                                          lambda: Index.from_records(json.loads(text)), rounds)
+    print(f"  {rounds} alternating rounds, medians (load average {loadavg:.1f} before, {os.getloadavg()[0]:.1f} "
+          "after)")
+    print(f"  baseline json.loads + pandas.json_normalize : {baseline:8.3f} s  (CPU {base_cpu:.2f} s)")
+    print(f"  raw JSON -> Index, all signatures verified  : {build:8.3f} s  ({ratio:.2f}x baseline; "
+          f"CPU {build_cpu:.2f} s in all processes, {build_cpu / base_cpu:.2f}x)")
+    SUMMARY.append(f"build/json_normalize@{n}={ratio:.2f}x(cpu {build_cpu / base_cpu:.2f}x)")
     index = Index.from_records(json.loads(text))
     assert len(index) == n and index.datasets.signature_valid.all()
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +150,7 @@ def bench_hostile() -> None:
 if __name__ == "__main__":
     sizes = [int(a) for a in sys.argv[1:]] or [ETDB_SIZE, 100_000]
     for size in sizes:
-        bench(size, repeat=3 if size <= 20_000 else 1)
+        small = size <= 20_000
+        bench(size, rounds=5 if small else 3, repeat=3 if small else 1)
     bench_hostile()
     print("\nsummary: " + "  ".join(SUMMARY) + f"  load={os.getloadavg()[0]:.1f}")

@@ -10,6 +10,7 @@ the chunk is verified here instead, with the same results).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,8 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
     """
     out = CheckedRecords()
     parsed: list[Record] = []
-    with ChunkPool(_verify_claims, VERIFY_BATCH) as verifier:
+    # one worker process fewer than cores: this process, done parsing, verifies the chunks no worker has started
+    with ChunkPool(_verify_claims, VERIFY_BATCH, max(1, (os.cpu_count() or 1) - 1), steal=True) as verifier:
         _parse_all(raws, source, out, parsed, verifier)
         artifacts = read_artifacts(parsed)  # while the workers verify
         valid = verifier.results()

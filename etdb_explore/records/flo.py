@@ -115,6 +115,9 @@ def _varstr(data: bytes) -> bytes:
     return prefix + data
 
 
+_MAGIC_STATE = hashlib.sha256(_varstr(MESSAGE_MAGIC))  # the envelope's fixed start, hashed once
+
+
 def message_hash(message: str | bytes) -> bytes:
     """Double SHA-256 of the FLO signed-message envelope of ``message`` (text is encoded as UTF-8).
 
@@ -123,8 +126,9 @@ def message_hash(message: str | bytes) -> bytes:
     """
     if isinstance(message, str):
         message = message.encode("utf-8")
-    envelope = _varstr(MESSAGE_MAGIC) + _varstr(message)
-    return hashlib.sha256(hashlib.sha256(envelope).digest()).digest()
+    inner = _MAGIC_STATE.copy()
+    inner.update(_varstr(message))
+    return hashlib.sha256(inner.digest()).digest()
 
 
 @dataclass(frozen=True)
@@ -229,19 +233,28 @@ def _recover_pubkey(message: str | bytes, signature: str) -> bytes:
         raise SignatureError(f"signature is not valid base64: {signature!r}") from exc
     if len(raw) != 65 or not 27 <= raw[0] <= 34:
         raise SignatureError(f"signature is not a 65-byte compact signature: {signature!r}")
-    recid = (raw[0] - 27) & 3
-    compressed = raw[0] >= 31
+    header = raw[0]
     try:
-        pub = coincurve.PublicKey.from_signature_and_message(raw[1:] + bytes([recid]), message_hash(message), hasher=None)
+        pub = coincurve.PublicKey.from_signature_and_message(raw[1:] + _RECIDS[(header - 27) & 3],
+                                                             message_hash(message), hasher=None)
     except Exception as exc:  # coincurve raises plain Exception for unrecoverable signatures
         raise SignatureError(f"no public key recovers from signature {signature!r}") from exc
-    return pub.format(compressed=compressed)
+    return pub.format(compressed=header >= 31)
+
+
+_RECIDS = tuple(bytes([recid]) for recid in range(4))
 
 
 @functools.lru_cache(maxsize=4096)
 def _address_hash160(address: str) -> bytes:
     address_network(address)
     return b58check_decode(address)[1:]
+
+
+@functools.lru_cache(maxsize=4096)
+def _pubkey_hash160(pubkey: bytes) -> bytes:
+    """:func:`hash160` of a recovered public key, memoized (a publisher signs many records with one key)."""
+    return hash160(pubkey)
 
 
 def verify_message(address: str, signature: str, message: str | bytes) -> bool:
@@ -253,6 +266,6 @@ def verify_message(address: str, signature: str, message: str | bytes) -> bool:
     if not isinstance(address, str) or not isinstance(signature, str):
         return False
     try:
-        return hash160(_recover_pubkey(message, signature)) == _address_hash160(address)
+        return _pubkey_hash160(_recover_pubkey(message, signature)) == _address_hash160(address)
     except (SignatureError, ValueError):
         return False

@@ -31,12 +31,17 @@ class ChunkPool(Generic[T, R]):
         min_chunk: chunks shorter than this are worked here, when :meth:`results` asks (a process is not worth
             starting for them).
         workers: processes to start (default: one per core).
+        steal: when :meth:`results` is called, chunks no worker has started yet are taken back and worked here,
+            the last first, while the workers go on from the first (so this process, done with its own work, shares
+            theirs instead of waiting).
     """
 
-    def __init__(self, work: Callable[[list[T]], list[R]], min_chunk: int, workers: int | None = None) -> None:
+    def __init__(self, work: Callable[[list[T]], list[R]], min_chunk: int, workers: int | None = None, *,
+                 steal: bool = False) -> None:
         self.work = work
         self.min_chunk = min_chunk
         self.workers = workers or os.cpu_count() or 1
+        self.steal = steal
         self._pool: ProcessPoolExecutor | None = None
         self._chunks: list[tuple[list[T], Future[list[R]] | None]] = []
 
@@ -65,6 +70,15 @@ class ChunkPool(Generic[T, R]):
         chunks, self._chunks = self._chunks, []
         # the chunks kept here first, while the workers go on with theirs
         here = {i: self.work(chunk) for i, (chunk, future) in enumerate(chunks) if future is None}
+        if self.steal:
+            for i in reversed(range(len(chunks))):
+                chunk, future = chunks[i]
+                if future is None:
+                    continue  # worked here already
+                if not future.cancel():
+                    break  # a worker has this chunk, and every one before it
+                here[i] = self.work(chunk)
+                chunks[i] = (chunk, None)
         out: list[R] = []
         for i, (chunk, future) in enumerate(chunks):
             if future is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from functools import partial
 
 import pytest
@@ -76,3 +77,20 @@ def test_in_a_daemonic_process_everything_is_worked_there():
 
 def _map_in_daemon(items: list[int]) -> tuple[list[tuple[int, int]], int]:
     return map_chunks(_squares_and_pids, items, 64), os.getpid()
+
+
+def _slow_squares_and_pids(items: list[int]) -> list[tuple[int, int]]:
+    time.sleep(0.2)
+    return _squares_and_pids(items)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_with_steal_chunks_no_worker_started_are_worked_here():
+    with ChunkPool(_slow_squares_and_pids, 4, workers=1, steal=True) as pool:
+        for start in range(0, 40, 4):
+            pool.submit(range(start, start + 4))
+        out = pool.results()
+    assert [square for square, _ in out] == [i * i for i in range(40)]
+    pids = [pid for _, pid in out]
+    # the one worker holds at most its chunk and the next; this process takes the rest from the last one back
+    assert pids[-1] == PARENT and pids.count(PARENT) >= 12 and any(pid != PARENT for pid in pids)
