@@ -235,6 +235,21 @@ def test_multisource_fails_over_and_marks_liars(tmp_path):
         asyncio.run(MultiSource([good]).get(CID.for_block(b"absent")))
 
 
+def test_multisource_reads_a_local_store_only_for_blocks_it_holds(tmp_path):
+    from .conftest import CountingStore
+
+    remote = LocalStore(tmp_path / "remote")
+    cid = add_bytes(b"hello world\n", KUBO_DEFAULT, remote).cid
+    local = CountingStore(tmp_path / "local")
+    multi = MultiSource([local, remote])
+    assert asyncio.run(multi.get(cid)) == remote.get_sync(cid)
+    assert local.gets == []  # a miss is told by the store's index, not by a read in a worker thread
+    local.put(cid, remote.get_sync(cid))
+    assert asyncio.run(multi.get(cid)) == remote.get_sync(cid) and local.gets == [cid]
+    with pytest.raises(BlockNotFoundError, match=r"local \(missing\).*remote \(missing\)"):
+        asyncio.run(MultiSource([local, remote]).get(CID.for_block(b"absent")))
+
+
 def test_large_blocks_are_copied_once_on_their_way_out_of_a_car_stream():
     """A 2 MiB block arriving in 64 KiB chunks (as sockets give it), then decoded as a UnixFS leaf: what is held
     beyond the chunks is the block, copied once; the leaf's file bytes are a view into it, equal to what was sent."""

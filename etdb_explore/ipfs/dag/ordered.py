@@ -40,7 +40,6 @@ class InOrder:
     def __init__(self, nodes: NodeCache, root: CID, start: int, end: int | None,
                  check_root: Callable[[Node, int, int | None], int], where: str) -> None:
         self.nodes = nodes
-        self.root = root
         self.position = start
         self.end = end
         self.check_root = check_root

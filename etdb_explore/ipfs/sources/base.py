@@ -163,6 +163,9 @@ class MultiSource:
         """
         tried = []
         for source in self._ordered():
+            if isinstance(source, BlockStore) and not source.has(cid):  # a miss costs no read (nor thread) there
+                tried.append(f"{source.name} (missing)")
+                continue
             try:
                 block = await source.get(cid)
                 cid.verify(block, source.name)  # defence in depth: a third-party source may not verify
