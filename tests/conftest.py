@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import json
 import os
 import shutil
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
+# what every test's environment holds (also for the processes of module- and session-scoped fixtures, set up before
+# a test's own environment): no public gateway, the small demo ETDB for load_index() and `etdb-explore demo`
+ISOLATED = {"IPFS_GATEWAY": "http://127.0.0.1:9", "ETDB_EXPLORE_DEMO": "small"}
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +38,8 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
-    monkeypatch.setenv("IPFS_GATEWAY", "http://127.0.0.1:9")
-    monkeypatch.setenv("ETDB_EXPLORE_DEMO", "small")  # load_index(), `etdb-explore demo`: the small demo ETDB
+    for name, value in ISOLATED.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("IPFS_API", raising=False)
     from etdb_explore.content.client import set_default_client
 
@@ -75,3 +79,43 @@ def demo_shape():
     from etdb_explore.demo import DEMO_SIZES
 
     return DEMO_SIZES["small"].phantom.shape
+
+
+# pytest-xdist (the README's `-n auto --dist loadfile`) sends each test file to one worker. Files matching one of
+# these patterns share a session fixture too costly to start twice and go to one worker together (the same work
+# unit); the longest units start first, so no worker is left running one of them alone at the end.
+SHARED_FIXTURES = {
+    "tests/widgets/*_lab.py": "lab",  # one JupyterLab and Chromium (tests/widgets/conftest.py)
+    "tests/napari/*.py": "napari",  # one Xvfb and napari import (tests/napari/conftest.py)
+}
+LONGEST_FIRST = ["tests/test_binder.py", "lab", "napari"]
+
+
+def work_unit(nodeid: str) -> str:
+    """The work unit of a test under pytest-xdist: its file, or the name of the files' shared fixture."""
+    path = nodeid.split("::", 1)[0]
+    return next((unit for pattern, unit in SHARED_FIXTURES.items() if fnmatch.fnmatch(path, pattern)), path)
+
+
+def _rank(item: pytest.Item) -> int:
+    unit = work_unit(item.nodeid)
+    return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the rest keep their order, each file's tests stay together
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` with the work units of :func:`work_unit`, in collection order (longest first)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # xdist would order the units by their number of tests
+    return SharedFixtureScheduling(config, log)

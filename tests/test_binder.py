@@ -12,10 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
+
+from .conftest import ISOLATED
+from .test_notebooks import NOTEBOOKS, check_outputs, read
 
 yaml = pytest.importorskip("yaml")
 nbformat = pytest.importorskip("nbformat")
@@ -23,7 +27,6 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # imports that are not Binder's to satisfy, and why
 NOT_ON_BINDER = {
     "napari": "the napari extra draws in a window; Binder has no screen (the notebooks use layer_data only)",
@@ -117,7 +120,21 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def test_postbuild_in_a_fresh_venv_leaves_a_demo_the_notebooks_use(tmp_path, monkeypatch):
+@dataclass
+class Binder:
+    """A fresh venv after binder/postBuild, and the Jupyter kernel spec of its Python (``binder``)."""
+
+    repo: Path  # the copy of the checkout postBuild ran in
+    demo: Path  # the demo ETDB postBuild left
+    built: dict[Path, int]  # its files and their modification times
+    env: dict[str, str]  # the environment of the venv's processes
+    folder: Path  # the notebooks' working directory
+
+
+@pytest.fixture(scope="module")
+def binder(tmp_path_factory) -> Binder:
+    """binder/postBuild run in a fresh virtual environment on a copy of the checkout, once for this module."""
+    tmp_path = tmp_path_factory.mktemp("binder")
     repo, venv, data = tmp_path / "repo", tmp_path / "venv", tmp_path / "data"
     _copy_checkout(repo)
     # the venv sees this machine's packages (nothing is downloaded; pip and setuptools too, not the older ones a venv
@@ -125,32 +142,46 @@ def test_postbuild_in_a_fresh_venv_leaves_a_demo_the_notebooks_use(tmp_path, mon
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     # Binder has no screen: no DISPLAY a session's Xvfb (tests/napari) may have left in this process's environment
     env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "PYTHONHOME", "DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv), XDG_DATA_HOME=str(data),
+           if key not in ("PYTHONPATH", "PYTHONHOME", "DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "IPFS_API")}
+    env.update(ISOLATED, PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv), XDG_DATA_HOME=str(data),
                XDG_CACHE_HOME=str(tmp_path / "cache"), JUPYTER_PATH=str(tmp_path / "jupyter"))
     build = subprocess.run(["bash", str(repo / "binder" / "postBuild")], cwd=repo, env=env, capture_output=True,
                            text=True, timeout=900, check=False)
     assert build.returncode == 0, build.stderr[-3000:]
     assert (venv / "bin" / "etdb-explore").exists()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import etdb_explore.demo as d, json; "
-                            "print(json.dumps([d.__file__, str(d.demo_dir())]))"],
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", ("import etdb_explore.demo as d, json; "
+                            "print(json.dumps([d.__file__, str(d.demo_dir())]))")],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     module, demo = map(Path, json.loads(where.stdout))
     assert module.is_relative_to(repo) and demo.is_relative_to(data)
     built = {p: p.stat().st_mtime_ns for p in demo.rglob("*") if p.is_file()}
-    assert any(p.suffix == ".parquet" for p in built), "postBuild left no demo index"
-
-    # a kernel of the venv, as Binder's JupyterLab starts it, runs every notebook on that demo
+    # a kernel of the venv, as Binder's JupyterLab starts it
     spec = tmp_path / "jupyter" / "kernels" / "binder"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "binder venv", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", env["JUPYTER_PATH"])  # where the client looks the kernel up
-    for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell("import etdb_explore; print(etdb_explore.__file__)"))
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="binder",
-                                resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
-        assert nb.cells[-1].outputs[0]["text"].startswith(str(repo)), path.name
-    assert {p: p.stat().st_mtime_ns for p in demo.rglob("*") if p.is_file() and p in built} == built
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return Binder(repo, demo, built, env, folder)
+
+
+def test_postbuild_in_a_fresh_venv_leaves_a_demo(binder):
+    assert any(p.suffix == ".parquet" for p in binder.built), "postBuild left no demo index"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_in_the_binder_kernel(binder, path, monkeypatch):
+    """Executed top to bottom in a fresh kernel of the Binder venv (postBuild's demo ETDB, no network, no screen; a
+    scratch folder as working directory), importing the checkout postBuild installed: no errors and nothing on
+    stderr, every plotting cell shows an image/png output (a Figure's text repr is not one), and the demo is left as
+    postBuild made it."""
+    monkeypatch.setenv("JUPYTER_PATH", binder.env["JUPYTER_PATH"])  # where the client looks the kernel up
+    nb = read(path)
+    nb.cells.append(nbformat.v4.new_code_cell("import etdb_explore; print(etdb_explore.__file__)"))
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="binder",
+                            resources={"metadata": {"path": str(binder.folder)}}).execute(env=binder.env)
+    assert nb.cells[-1].outputs[0]["text"].startswith(str(binder.repo)), path.name
+    check_outputs(nb.cells[:-1], path.name)
+    assert {p: p.stat().st_mtime_ns for p in binder.demo.rglob("*") if p.is_file() and p in binder.built} == \
+        binder.built

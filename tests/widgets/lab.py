@@ -16,11 +16,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+
+from ..conftest import ISOLATED
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,14 +33,13 @@ IDLE_FOR = 1.5  # seconds the kernel must stay idle before cells run
 
 def session_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment tests/conftest.py gives each test (its data and cache dirs, the small demo, a closed-port
-    gateway), for a server started by a module-scoped fixture, before that per-test environment exists.
+    gateway), for a server started by a session-scoped fixture, before that per-test environment exists.
 
     Returns:
         The variables to add.
     """
     base = tmp_path_factory.getbasetemp()
-    return {"XDG_CACHE_HOME": str(base / "cache"), "XDG_DATA_HOME": str(base / "data"),
-            "IPFS_GATEWAY": "http://127.0.0.1:9", "ETDB_EXPLORE_DEMO": "small"}
+    return {"XDG_CACHE_HOME": str(base / "cache"), "XDG_DATA_HOME": str(base / "data"), **ISOLATED}
 
 
 def _free_port() -> int:
@@ -47,12 +49,14 @@ def _free_port() -> int:
 
 
 class Lab:
-    """A JupyterLab server and a headless Chromium page; ``with Lab(folder) as lab: page = lab.run(cells)``."""
+    """A JupyterLab server and a headless Chromium; ``with Lab(folder) as lab: lab.start_browser(); page =
+    lab.run(cells)``; ``lab.reset()`` between tests that share it."""
 
     def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.env = env or {}
         self.errors: list[str] = []
+        self.pages: list[Any] = []
         self.server: subprocess.Popen | None = None
         self._playwright: Any = None
         self._browser: Any = None
@@ -60,8 +64,6 @@ class Lab:
     def __enter__(self) -> Lab:
         if not CHROMIUM.exists():
             pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)")
-        from playwright.sync_api import sync_playwright
-
         dirs = {name: self.folder / name for name in ("config", "runtime", "settings", "workspaces", "notebooks")}
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
@@ -84,13 +86,52 @@ class Lab:
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_for_server()
-            self._playwright = sync_playwright().start()
-            self._browser = self._playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def start_browser(self) -> None:
+        """Start Playwright and Chromium (if not running)."""
+        from playwright.sync_api import sync_playwright
+
+        if self._browser is None:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+
+    def stop_browser(self) -> None:
+        """Close Chromium and stop Playwright, whose sync API holds an event loop in this thread while it runs (the
+        asyncio tests after a browser test need it gone); the server keeps running."""
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+
+    def reset(self) -> None:
+        """Close every page opened since the last reset, shut down every kernel, and forget the errors seen: the
+        next test starts on a server with no notebook open and no kernel running."""
+        for page in self.pages:
+            if not page.is_closed():
+                page.close()
+        self.pages.clear()
+        for session in self._api("GET", "sessions"):
+            self._api("DELETE", f"sessions/{session['id']}")
+        self.errors.clear()
+
+    def _api(self, method: str, path: str) -> Any:
+        """A call of the server's REST API.
+
+        Returns:
+            The decoded JSON answer (None if it has no body).
+        """
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            body = answer.read()
+        return json.loads(body) if body else None
 
     def _wait_for_server(self, timeout: float = 90) -> None:
         end = time.monotonic() + timeout
@@ -114,10 +155,7 @@ class Lab:
         return (self.folder / "jupyterlab.log").read_text(errors="replace")[-3000:]
 
     def __exit__(self, *exc: object) -> None:
-        if self._browser is not None:
-            self._browser.close()
-        if self._playwright is not None:
-            self._playwright.stop()
+        self.stop_browser()
         if self.server is not None and self.server.poll() is None:
             os.killpg(self.server.pid, signal.SIGTERM)
             try:
@@ -149,6 +187,7 @@ class Lab:
             The Playwright page (its errors are collected in :attr:`errors`).
         """
         page = self._browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        self.pages.append(page)
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         page.on("console", lambda msg: self.errors.append(f"console.error: {msg.text}") if msg.type == "error"
                 else None)

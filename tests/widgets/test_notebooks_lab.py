@@ -15,7 +15,7 @@ import shutil
 import nbformat
 import pytest
 
-from .lab import ROOT, Lab, session_env
+from .lab import ROOT, Lab
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 WRITE_DOCS = "ETDB_EXPLORE_WRITE_DOCS"  # set to 1 to refresh docs/widgets.png
@@ -24,14 +24,6 @@ WIDGETS = {"01-explore-the-index.ipynb": {".etdb-index-browser": 1},
            "02-stream-a-tomogram.ipynb": {".etdb-slice-viewer": 2}}
 STDERR = "application/vnd.jupyter.stderr"  # JupyterLab's mime type of stderr text and of tracebacks
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture(scope="module")
-def lab(demo, tmp_path_factory):
-    """One JupyterLab for all notebooks; its kernels have no screen, as on Binder (no napari window opens)."""
-    env = {**session_env(tmp_path_factory), "DISPLAY": "", "WAYLAND_DISPLAY": ""}
-    with Lab(tmp_path_factory.mktemp("notebooks-lab"), env) as lab:
-        yield lab
 
 
 def _run_to_the_end(lab: Lab, page, cells: int) -> None:
@@ -95,7 +87,6 @@ def _widgets_picture(lab: Lab, page) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_in_the_browser(lab, path):
-    lab.errors.clear()
     shutil.copyfile(path, lab.notebooks / path.name)
     cells = sum(cell.cell_type == "code" for cell in nbformat.read(path, as_version=4).cells)
     big = path.name.startswith("01-")

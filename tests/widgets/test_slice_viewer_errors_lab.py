@@ -16,17 +16,9 @@ from etdb_explore.volumes.preview import finite_percentiles
 from etdb_explore.widgets.frames import auto_binning, binned, to_frame
 
 from ..ipfs.lying_gateway import LyingGateway
-from .lab import Lab, session_env
 
 VIEWER = ".etdb-slice-viewer"
 OPEN = "import etdb_explore as etdb\nidx = etdb.load_index()\nrow = idx.datasets.sort_values('txid').iloc[0]"
-
-
-@pytest.fixture(scope="module")
-def lab(demo, tmp_path_factory):
-    with Lab(tmp_path_factory.mktemp("lab"), session_env(tmp_path_factory)) as lab:
-        yield lab
-        assert not lab.errors, lab.errors  # a widget whose JavaScript throws fails the module
 
 
 @pytest.fixture
