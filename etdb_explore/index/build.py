@@ -10,7 +10,6 @@ the chunk is verified here instead, with the same results).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from etdb_explore.index.sources.base import Rejection
 from etdb_explore.records import Record, flo, parse_record
 from etdb_explore.util.workers import ChunkPool
 
-VERIFY_BATCH = 1024  # records per chunk sent to a worker process; fewer records are verified here
+VERIFY_BATCH = 512  # records per chunk sent to a worker process; fewer records are verified here
 
 
 @dataclass
@@ -90,8 +89,8 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
     """
     out = CheckedRecords()
     parsed: list[Record] = []
-    # one worker process fewer than cores: this process, done parsing, verifies the chunks no worker has started
-    with ChunkPool(_verify_claims, VERIFY_BATCH, max(1, (os.cpu_count() or 1) - 1), steal=True) as verifier:
+    # this process, done parsing, verifies the chunks no worker has started instead of waiting for them
+    with ChunkPool(_verify_claims, VERIFY_BATCH, steal=True) as verifier:
         _parse_all(raws, source, out, parsed, verifier)
         artifacts = read_artifacts(parsed)  # while the workers verify
         valid = verifier.results()
