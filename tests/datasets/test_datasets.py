@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -154,11 +155,11 @@ def test_download_refuses_hostile_names(demo, remote, tmp_path):
         safe_join(tmp_path, "../x")
 
 
-def _random_tiltseries(ds, folder):
-    """One 3 MiB tilt-series of random bytes: several leaves, streamed over several writes."""
+def _random_tiltseries(ds, folder, size=3 << 20):
+    """One tilt-series of ``size`` random bytes: several leaves, streamed over several writes."""
     (folder / "rawdata").mkdir(parents=True)
-    (folder / "rawdata" / f"{ds.sid}.mrc").write_bytes(np.random.default_rng(ds.seed).bytes(3 << 20))
-    return [{"fname": f"rawdata/{ds.sid}.mrc", "fsize": 3 << 20, "type": "tomogram", "subtype": "tiltSeries"}]
+    (folder / "rawdata" / f"{ds.sid}.mrc").write_bytes(np.random.default_rng(ds.seed).bytes(size))
+    return [{"fname": f"rawdata/{ds.sid}.mrc", "fsize": size, "type": "tomogram", "subtype": "tiltSeries"}]
 
 
 def test_download_cli_kill_and_resume(gateway, tmp_path, tmp_path_factory):
@@ -224,7 +225,9 @@ def test_ctrl_c_stops_a_download_and_the_next_run_resumes_it(gateway, tmp_path, 
     """SIGINT to a real process downloading from a slow gateway on 127.0.0.1: the download stops at once (nothing
     goes on in the background), its .part stays, and the CLI then resumes it and exits without unclosed sessions."""
     store = LocalStore(tmp_path_factory.getbasetemp() / "data" / "etdb-explore" / "store")  # what gateway serves
-    lab = lab_index(store, tmp_path / "lab", _random_tiltseries, count=2, seed=7)
+    # 12 MiB take the slow gateway about 3 s: a busy machine cannot finish the file between seeing its .part and the
+    # interrupt, which would leave no .part to check
+    lab = lab_index(store, tmp_path / "lab", functools.partial(_random_tiltseries, size=12 << 20), count=2, seed=7)
     lab.to_snapshot(tmp_path / "lab-index")
     proxy = LyingGateway(gateway, "slow")
     bridge.run(proxy.__aenter__())

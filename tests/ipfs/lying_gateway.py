@@ -3,8 +3,9 @@
 Modes: ``flip`` (one bit of every body flipped), ``truncate`` (body cut short), ``other`` (another block's bytes),
 ``stall`` (headers, then silence), ``drop`` (connection closed mid-body), ``500``, ``429`` (with Retry-After),
 ``honest`` (a plain proxy), ``slow`` (honest, at about 4 MB/s), ``die`` (honest for raw blocks; the first CAR
-response is cut half-way and from then on every connection is closed unanswered, as by a machine that died). Real HTTP, real sockets: the client code under
-test is the one used in production.
+response is passed on as it comes and cut after ``DIE_AFTER`` bytes, and from then on every connection is closed
+unanswered, as by a machine that died). Real HTTP, real sockets: the client code under test is the one used in
+production.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import aiohttp
 from aiohttp import web
 
 from ..local_server import LocalServer
+
+DIE_AFTER = 256 * 1024  # bytes of its first CAR response a dying gateway sends
 
 
 class LyingGateway(LocalServer):
@@ -94,8 +97,12 @@ class LyingGateway(LocalServer):
             self.dead = True
             async with self._session.get(self.upstream + request.path_qs,
                                          headers={"Accept": request.headers.get("Accept", "")}) as upstream:
-                body = await upstream.read()
-            await response.prepare(request)
-            await response.write(body[: len(body) // 2])
+                await response.prepare(request)
+                sent = 0
+                async for chunk in upstream.content.iter_any():  # passed on as it comes: no pause before dying
+                    await response.write(chunk[: DIE_AFTER - sent])
+                    sent += len(chunk)
+                    if sent >= DIE_AFTER:
+                        break
         request.transport.close()
         return response
