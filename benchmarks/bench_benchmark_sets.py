@@ -11,7 +11,14 @@ and a reconstruction per dataset) totalling ``--gib`` GiB, in a local store serv
   3. a no-op re-run of ``materialize`` on a complete copy of a set of ``--noop-files`` small files (target <= 1 s
      for 1,000 files).
 
-    python benchmarks/bench_benchmark_sets.py [--files 200] [--gib 2] [--noop-files 1000] [--repeat 3]
+Next to the ratio of (1) it prints the floor, measured on this machine at run time: the CPU per GiB of the work the
+set's guarantees require beyond a plain download – three sha256 passes (every block checked against its CID, each
+file's sha256 for the manifest and the Croissant export, ``verify``'s promised full re-read hashing it again) plus
+that re-read itself – and the best ratio that allows given the plain downloads' measured client + server CPU per GiB
+(client and server share the cores here; see ``cpu.floor_ratios``). ``--pin`` adds, as an extra, (1) with the server
+and the clients pinned to separate cores (a model of a server on another machine), with that setting's floor.
+
+    python benchmarks/bench_benchmark_sets.py [--files 200] [--gib 2] [--noop-files 1000] [--repeat 3] [--pin]
 """
 
 from __future__ import annotations
@@ -28,7 +35,16 @@ from pathlib import Path
 
 import numpy as np
 from bench_volumes import _peak_rss_mb, client_plain
-from cpu import cpu_seconds, load, process_cpu_seconds
+from cpu import (
+    core_split,
+    cpu_seconds,
+    floor_ratios,
+    load,
+    pinned,
+    process_cpu_seconds,
+    reread_seconds_per_gib,
+    sha256_seconds_per_gib,
+)
 
 MiB = 1 << 20
 
@@ -148,12 +164,12 @@ def client_noop(url: str, snapshot: str) -> dict:
 CLIENTS = {"set": with_cpu(client_set), "plain": with_cpu(client_plain), "noop": client_noop}
 
 
-def run(kind: str, *args: str, server: Served | None = None) -> dict:
-    """The client's measurement in a fresh process; with ``server``, the server's CPU seconds meanwhile
-    (``server_cpu``)."""
+def run(kind: str, *args: str, server: Served | None = None, cores: set[int] | None = None) -> dict:
+    """The client's measurement in a fresh process (on ``cores`` only, if given); with ``server``, the server's CPU
+    seconds meanwhile (``server_cpu``)."""
     before = server.cpu() if server else 0.0
-    out = subprocess.run([sys.executable, __file__, "--client", kind, *args], capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run([*pinned(cores), sys.executable, __file__, "--client", kind, *args], capture_output=True,
+                         text=True, check=False)
     if out.returncode:
         raise RuntimeError(out.stderr)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -162,11 +178,11 @@ def run(kind: str, *args: str, server: Served | None = None) -> dict:
 
 
 class Served:
-    """``etdb-explore serve`` over a store, in its own process."""
+    """``etdb-explore serve`` over a store, in its own process (on ``cores`` only, if given)."""
 
-    def __init__(self, store: Path) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "etdb_explore", "serve", "--store", str(store),
-                                         "--port", "0"], stdout=subprocess.PIPE, text=True)
+    def __init__(self, store: Path, cores: set[int] | None = None) -> None:
+        self.process = subprocess.Popen([*pinned(cores), sys.executable, "-m", "etdb_explore", "serve", "--store",
+                                         str(store), "--port", "0"], stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().split(" at ")[1].split("/ipfs/")[0]
 
     def cpu(self) -> float:
@@ -182,6 +198,51 @@ class Served:
         self.process.stdout.close()
 
 
+def unavoidable_extra() -> tuple[float, float, float]:
+    """CPU seconds per GiB, on this machine now, of what a benchmark set must do beyond a plain download.
+
+    Returns:
+        ``(extra, sha256 pass, re-read)``: three sha256 passes plus one re-read of the files, and its two parts.
+    """
+    sha = sha256_seconds_per_gib()
+    reread = reread_seconds_per_gib()
+    return 3 * sha + reread, sha, reread
+
+
+def paired_set(big: Path, store: Path, repeat: int, extra: float, loads: list[str],
+               cores: tuple[set[int], set[int]] | None = None) -> tuple[dict, dict, list[dict], list[dict]]:
+    """(1): ``repeat`` paired rounds of the set and the plain downloads through a server of ``store`` (server and
+    clients on separate cores when ``cores`` is given), printed with CPU per GiB and the floor.
+
+    Returns:
+        The median runs of the set and of the plain downloads, and all runs of each.
+    """
+    server_cores, client_cores = cores or (None, None)
+    with Served(store, server_cores) as server:
+        ours, plain = [], []
+        for _ in range(repeat):  # paired rounds, so both see the same machine load
+            ours.append(run("set", server.url, str(big), server=server, cores=client_cores))
+            plain.append(run("plain", server.url, str(big), server=server, cores=client_cores))
+            loads.append(load())
+    mid = len(ours) // 2
+    o = sorted(ours, key=lambda r: r["seconds"])[mid]
+    p = sorted(plain, key=lambda r: r["seconds"])[mid]
+    gib = o["bytes"] / (1 << 30)
+    shared, apart = floor_ratios(p["cpu"] / gib, p["server_cpu"] / gib, extra)
+    floor = apart if cores else shared
+    ratio = p["seconds"] / o["seconds"]
+    print(f"   CPU s/GiB: ours client {o['cpu'] / gib:.2f} + server {o['server_cpu'] / gib:.2f}, plain client "
+          f"{p['cpu'] / gib:.2f} + server {p['server_cpu'] / gib:.2f}; load averages {' | '.join(loads)}")
+    over = o["cpu"] / gib - p["cpu"] / gib - extra
+    print(f"   floor (CPU-bound): +{extra:.2f} s/GiB client CPU -> best ratio {floor:.2f}x "
+          f"{'on separate cores' if cores else 'with client and server sharing the cores'}; ours spends "
+          f"{over:+.2f} s/GiB beyond that")
+    print(f"   throughput ratio {ratio:.2f}x (target >= 0.85; floor {floor:.2f}x); materialize alone "
+          f"{p['seconds'] / o['materialize']:.2f}x; all runs ours {[round(r['seconds'], 2) for r in ours]}, "
+          f"plain {[round(r['seconds'], 2) for r in plain]}")
+    return o, p, ours, plain
+
+
 def bench(args: argparse.Namespace) -> None:
     work = Path(args.workdir)
     total = int(args.gib * (1 << 30))
@@ -189,36 +250,36 @@ def bench(args: argparse.Namespace) -> None:
     big = build_corpus(work / "large", args.files, total, small=False)
     small = build_corpus(work / "small", args.noop_files, args.noop_files * 16 * 1024, small=True)
     print(f"corpus ready in {time.perf_counter() - t:.1f} s ({work})")
+    extra, sha, reread = unavoidable_extra()
+    print(f"this machine: sha256 {sha:.2f} CPU s/GiB, re-reading a cached file {reread:.2f} CPU s/GiB -> a set's "
+          f"unavoidable extra over a plain download: 3 x sha256 + 1 re-read = {extra:.2f} CPU s/GiB")
     loads = [load()]
-    with Served(work / "large" / "store") as server:
-        ours, plain = [], []
-        for _ in range(args.repeat):  # paired rounds, so both see the same machine load
-            ours.append(run("set", server.url, str(big), server=server))
-            plain.append(run("plain", server.url, str(big), server=server))
-            loads.append(load())
-    with Served(work / "small" / "store") as server:
-        noop = run("noop", server.url, str(small))
-    mid = len(ours) // 2
-    o = sorted(ours, key=lambda r: r["seconds"])[mid]
-    p = sorted(plain, key=lambda r: r["seconds"])[mid]
+    print(f"\n1. {args.files} files, 4 workers, through serve on 127.0.0.1 (median of {args.repeat}):")
+    o, p, _, _ = paired_set(big, work / "large" / "store", args.repeat, extra, loads)
     size = o["bytes"] / MiB
     ratio = p["seconds"] / o["seconds"]
-    print(f"\n1. {o['files']} files, {size:.0f} MiB, 4 workers, through serve on 127.0.0.1 (median of {args.repeat}):")
-    print(f"   freeze {o['freeze']:.2f} s + materialize {o['materialize']:.2f} s + verify {o['verify']:.2f} s = "
-          f"{o['seconds']:.2f} s ({size / o['seconds']:.0f} MiB/s)")
-    print(f"   plain aiohttp, 4 at once: {p['seconds']:.2f} s ({size / p['seconds']:.0f} MiB/s)")
-    print(f"   throughput ratio {ratio:.2f}x (target >= 0.85); materialize alone "
-          f"{p['seconds'] / o['materialize']:.2f}x; all runs ours {[round(r['seconds'], 2) for r in ours]}, "
-          f"plain {[round(r['seconds'], 2) for r in plain]}")
-    gib = o["bytes"] / (1 << 30)
-    print(f"   CPU s/GiB: ours client {o['cpu'] / gib:.2f} + server {o['server_cpu'] / gib:.2f}, plain client "
-          f"{p['cpu'] / gib:.2f} + server {p['server_cpu'] / gib:.2f}; load averages {' | '.join(loads)}")
+    print(f"   {o['files']} files, {size:.0f} MiB: freeze {o['freeze']:.2f} s + materialize {o['materialize']:.2f} s "
+          f"+ verify {o['verify']:.2f} s = {o['seconds']:.2f} s ({size / o['seconds']:.0f} MiB/s); plain aiohttp, "
+          f"4 at once: {p['seconds']:.2f} s ({size / p['seconds']:.0f} MiB/s)")
+    pinned_summary = ""
+    split = core_split() if args.pin else None
+    if args.pin and split is None:
+        print("   (--pin: this process may use one core only; nothing to pin apart)")
+    if split:
+        print(f"\n   [extra, not the issue's measurement: server on cores {sorted(split[0])}, clients on "
+              f"{sorted(split[1])}, a model of a server on another machine]")
+        po, pp, _, _ = paired_set(big, work / "large" / "store", args.repeat, extra, [load()], split)
+        pinned_summary = f", pinned apart {pp['seconds'] / po['seconds']:.2f}x"
+    with Served(work / "small" / "store") as server:
+        noop = run("noop", server.url, str(small))
     print(f"2. peak RSS {o['peak_rss_mb']:.0f} MB (target < 250); plain aiohttp {p['peak_rss_mb']:.0f} MB")
     print(f"3. no-op re-run of {noop['files']} files: {noop['seconds']:.2f} s in process, "
           f"{noop['fresh_process']:.2f} s in a fresh process (imports excluded; target <= 1 s)")
-    print(f"summary: set {ratio:.2f}x plain downloads ({o['seconds']:.1f} s vs {p['seconds']:.1f} s for "
-          f"{size / 1024:.2f} GiB), peak RSS {o['peak_rss_mb']:.0f} MB, no-op re-run {noop['seconds']:.2f} s / "
-          f"{noop['files']} files")
+    gib = o["bytes"] / (1 << 30)
+    floor = floor_ratios(p["cpu"] / gib, p["server_cpu"] / gib, extra)[0]
+    print(f"summary: set {ratio:.2f}x plain downloads (floor {floor:.2f}x; {o['seconds']:.1f} s vs "
+          f"{p['seconds']:.1f} s for {size / 1024:.2f} GiB){pinned_summary}, peak RSS {o['peak_rss_mb']:.0f} MB, "
+          f"no-op re-run {noop['seconds']:.2f} s / {noop['files']} files")
 
 
 def main() -> None:
@@ -227,6 +288,8 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=2.0)
     parser.add_argument("--noop-files", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pin", action="store_true",
+                        help="also measure (1) with server and clients pinned to separate cores (an extra)")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "etdb-explore-bench-sets"))
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
