@@ -2,37 +2,105 @@
 
 One bad record never stops a load: it becomes a :class:`Rejection` with the reason.
 
-Signatures are verified on every core while this process goes on parsing and reads the records' columns (see
-:func:`~etdb_explore.index.frame.read_artifacts`): chunks of ``(address, signature, preimage)`` go to worker
-processes (:mod:`etdb_explore.util.workers`: forked where the platform can; where no worker can start or one dies,
-the chunk is verified here instead, with the same results).
+The whole work of a record – parsing, checking, verifying its signature, reading its table columns – is done on
+every core: the items are cut into chunks that worker processes (forked after the items exist, so they find them in
+their memory) and this process work at once (:func:`~etdb_explore.util.workers.map_ranges`; where no worker can
+start or one dies, the chunk is worked here instead, with the same results). A chunk comes back as Arrow columns
+(:func:`~etdb_explore.index.frame.read_rows`) and its rejections; the records themselves are parsed again from their
+items only when asked for (:class:`KeptRecords`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.index.frame import read_artifacts
+from etdb_explore.index.frame import read_rows
 from etdb_explore.index.sources.base import Rejection
-from etdb_explore.records import Record, flo, parse_record
-from etdb_explore.util.workers import ChunkPool
+from etdb_explore.records import Record, parse_record
+from etdb_explore.util.workers import map_ranges
 
-VERIFY_BATCH = 512  # records per chunk sent to a worker process; fewer records are verified here
+CHUNK = 256  # items per chunk of work; fewer than two chunks' items are worked in this process alone
+
+
+class KeptRecords(Mapping[str, Record]):
+    """txid (``#<n>`` for the n-th record without one) → a record kept, parsed from its item when first asked for.
+
+    The item was parsed, checked and its signature verified while the index was built; parsing it again gives the
+    same record (so the items must not be changed afterwards: :meth:`Index.from_records` takes them as given). Items
+    that are :class:`Record` objects already are given back as they are.
+    """
+
+    def __init__(self, items: Sequence[Any], where: dict[str, int], parsed: dict[int, Record] | None = None) -> None:
+        self._items = items
+        self._where = where  # key → position of its item
+        self._parsed = {} if parsed is None else parsed  # position → record, shared by the subsets
+
+    def __getitem__(self, key: str) -> Record:
+        position = self._where[key]
+        record = self._parsed.get(position)
+        if record is None:
+            item = self._items[position]
+            record = self._parsed[position] = item if isinstance(item, Record) else parse_record(item)
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def only(self, keys: Iterable[str]) -> KeptRecords:
+        """The records of ``keys`` (those held), sharing the records parsed so far.
+
+        Returns:
+            A new :class:`KeptRecords`.
+        """
+        return KeptRecords(self._items, {k: self._where[k] for k in keys if k in self._where}, self._parsed)
+
+
+def subset(records: Mapping[str, Record], keys: Iterable[str]) -> Mapping[str, Record]:
+    """The records of ``keys`` that ``records`` holds (nothing parsed for it: see :meth:`KeptRecords.only`).
+
+    Returns:
+        A mapping of the same kind.
+    """
+    if isinstance(records, KeptRecords):
+        return records.only(keys)
+    return {k: records[k] for k in keys if k in records}
 
 
 @dataclass
 class CheckedRecords:
     """Records that parsed, whether each one's signature verified, and what was rejected."""
 
-    records: list[Record] = field(default_factory=list)
+    kept: Mapping[str, Record] = field(default_factory=dict)  # see KeptRecords
     valid: list[bool] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-    artifacts: pa.StructArray | None = None  # what the tables read of each record kept (frame.read_artifacts)
+    rows: pa.RecordBatch = field(default_factory=lambda: read_rows([], []))  # what the tables read (frame.read_rows)
+
+    @property
+    def records(self) -> list[Record]:
+        """The records kept, in order (each parsed again from its item: see :class:`KeptRecords`)."""
+        return list(self.kept.values())
+
+
+@dataclass
+class _Part:
+    """What a chunk of items gave: the position, txid and signature check of each record that parsed and passed its
+    checks, the address of each one whose signature failed, their columns, and the chunk's rejections."""
+
+    positions: list[int]
+    txids: list[str | None]
+    valid: list[bool]
+    failed: dict[int, str]  # place in this part → the publisher whose signature did not verify
+    rows: pa.RecordBatch
+    rejected: list[Rejection]
 
 
 def _parse(raw: Any, position: int, source: str) -> Record | Rejection:
@@ -64,84 +132,80 @@ def printable(text: Any, limit: int = 2000) -> str | None:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-Claim = tuple[str, str, str]  # what a signature check needs: (address, signature, preimage)
-
-
-def _claims(records: Sequence[Record]) -> list[Claim]:
-    return [(r.publisher, r.signature, r.preimage) for r in records]
-
-
-def _verify_claims(claims: Sequence[Claim]) -> list[bool]:
-    """Whether each claim's signature verifies (:meth:`Record.verify` on its parts; runs in a worker process)."""
-    return [bool(signature) and flo.verify_message(address, signature, preimage)
-            for address, signature, preimage in claims]
+def _check_part(source: str, raws: Sequence[Any], start: int) -> _Part:
+    """Parse, check and verify the items ``raws`` (at ``start`` in the input) and read their columns (this runs in
+    a worker process, or here)."""
+    parsed: list[Record] = []
+    positions: list[int] = []
+    rejected: list[Rejection] = []
+    for position, raw in enumerate(raws, start):
+        item = _parse(raw, position, source)
+        if isinstance(item, Rejection):
+            rejected.append(item)
+        elif not item.is_tomogram():
+            rejected.append(Rejection(f"{source} item {position}", item.txid, "not a Research-Tomogram record "
+                                      f"(type {item.artifact.get('type')!r}, subtype "
+                                      f"{item.artifact.get('subtype')!r})"))
+        elif missing := item.missing_fields():
+            rejected.append(Rejection(f"{source} item {position}", item.txid,
+                                      "missing mandatory fields: " + ", ".join(missing)))
+        else:
+            parsed.append(item)
+            positions.append(position)
+    valid = [record.verify() for record in parsed]
+    failed = {place: parsed[place].publisher for place, ok in enumerate(valid) if not ok}
+    return _Part(positions, [r.txid for r in parsed], valid, failed, read_rows(parsed, valid), rejected)
 
 
 def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
     """Parse and check ``raws``; with ``verified_only`` a record whose signature fails is rejected, else kept.
 
-    Signatures are verified in worker processes while parsing goes on (see the module's docstring). A txid names
-    one record: when several claim it, the first whose signature verifies is kept and the others rejected.
+    The work is done on every core (see the module's docstring). A txid names one record: when several claim it,
+    the first whose signature verifies is kept and the others rejected. Rejections come in the order of the items:
+    first those that did not parse or lack what a record needs, then those whose signature failed or whose txid
+    another record took.
 
     Returns:
         The :class:`CheckedRecords`: records kept, whether each one's signature verified, the rejections. Nothing
         raises: a record that cannot be used becomes a rejection.
     """
-    out = CheckedRecords()
-    parsed: list[Record] = []
-    # this process, done parsing, verifies the chunks no worker has started instead of waiting for them
-    with ChunkPool(_verify_claims, VERIFY_BATCH, steal=True) as verifier:
-        _parse_all(raws, source, out, parsed, verifier)
-        artifacts = read_artifacts(parsed)  # while the workers verify
-        valid = verifier.results()
-    first = _first_claims(parsed, valid)
-    kept = []
-    for position, (record, ok) in enumerate(zip(parsed, valid)):
+    items = raws if isinstance(raws, (list, tuple)) else list(raws)
+    parts = map_ranges(partial(_check_part, source), items, CHUNK)
+    out = CheckedRecords(rejected=[r for part in parts for r in part.rejected])
+    positions = [p for part in parts for p in part.positions]
+    txids = [t for part in parts for t in part.txids]
+    valid = [ok for part in parts for ok in part.valid]
+    failed, offset = {}, 0
+    for part in parts:
+        failed.update((offset + place, publisher) for place, publisher in part.failed.items())
+        offset += len(part.positions)
+    first = _first_claims(txids, valid)
+    kept: list[int] = []
+    where: dict[str, int] = {}
+    for place, (txid, ok) in enumerate(zip(txids, valid)):
         if not ok:
-            out.rejected.append(Rejection(f"{source} record", record.txid,
-                                          f"signature does not verify for {record.publisher or 'no address'}"))
+            out.rejected.append(Rejection(f"{source} record", txid,
+                                          f"signature does not verify for {failed[place] or 'no address'}"))
             if verified_only:
                 continue
-        if record.txid and first[record.txid] != position:
-            out.rejected.append(Rejection(f"{source} record", record.txid, "another record claims this txid"))
+        if txid and first[txid] != place:
+            out.rejected.append(Rejection(f"{source} record", txid, "another record claims this txid"))
             continue
-        out.records.append(record)
+        where[txid or f"#{len(kept)}"] = positions[place]
         out.valid.append(ok)
-        kept.append(position)
-    out.artifacts = artifacts if len(kept) == len(parsed) else artifacts.take(pa.array(kept, pa.int64()))
+        kept.append(place)
+    out.kept = KeptRecords(items, where)
+    rows = pa.concat_batches([part.rows for part in parts]) if parts else out.rows
+    out.rows = rows if len(kept) == len(txids) else rows.take(pa.array(kept, pa.int64()))
     return out
 
 
-def _parse_all(raws: Iterable[Any], source: str, out: CheckedRecords, parsed: list[Record],
-               verifier: ChunkPool[Claim, bool]) -> None:
-    """Parse ``raws`` into ``parsed`` (rejections into ``out``), handing full chunks to ``verifier`` as they come."""
-    for position, raw in enumerate(raws):
-        item = _parse(raw, position, source)
-        if isinstance(item, Rejection):
-            out.rejected.append(item)
-            continue
-        if not item.is_tomogram():
-            out.rejected.append(Rejection(f"{source} item {position}", item.txid, "not a Research-Tomogram record "
-                                          f"(type {item.artifact.get('type')!r}, subtype "
-                                          f"{item.artifact.get('subtype')!r})"))
-        elif missing := item.missing_fields():
-            out.rejected.append(Rejection(f"{source} item {position}", item.txid,
-                                          "missing mandatory fields: " + ", ".join(missing)))
-        else:
-            parsed.append(item)
-            if len(parsed) % VERIFY_BATCH == 0:
-                verifier.submit(_claims(parsed[-VERIFY_BATCH:]))
-    tail = len(parsed) % VERIFY_BATCH
-    if tail:
-        verifier.submit(_claims(parsed[-tail:]))
-
-
-def _first_claims(records: Sequence[Record], valid: Sequence[bool]) -> dict[str, int]:
-    """txid → the position of the record kept for it: the first that verifies, else the first."""
+def _first_claims(txids: Sequence[str | None], valid: Sequence[bool]) -> dict[str, int]:
+    """txid → the place of the record kept for it: the first that verifies, else the first."""
     first: dict[str, int] = {}
-    for position, (record, ok) in enumerate(zip(records, valid)):
-        if record.txid:
-            held = first.setdefault(record.txid, position)
+    for place, (txid, ok) in enumerate(zip(txids, valid)):
+        if txid:
+            held = first.setdefault(txid, place)
             if ok and not valid[held]:
-                first[record.txid] = position
+                first[txid] = place
     return first

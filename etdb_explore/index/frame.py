@@ -116,10 +116,8 @@ def _seconds(arrow: pa.Array) -> np.ndarray:
     return seconds.astype("datetime64[s]").astype("datetime64[ms]")
 
 
-def _dataset_columns(records: Sequence[Record], valid: Sequence[bool], artifacts: pa.Array,
-                     files: pa.Array) -> list[Any]:
-    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (pyarrow arrays, or lists where the value
-    is the Record's, not the artifact's)."""
+def _dataset_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array) -> list[Any]:
+    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (pyarrow or numpy arrays)."""
     def detail(key: str) -> pa.Array:
         return _member(artifacts, f"details.{key}")
 
@@ -129,19 +127,19 @@ def _dataset_columns(records: Sequence[Record], valid: Sequence[bool], artifacts
     # each record's sum is within int64 (checked when parsed); the running sum may wrap, the differences do not
     running = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
     return [
-        [r.txid for r in records], pc.fill_null(_member(artifacts, "info.title"), ""),
+        rows.column("txid"), pc.fill_null(_member(artifacts, "info.title"), ""),
         _mapped(species_raw, normalize_species), species_raw, detail("strain"),
         pc.coalesce(detail("NCBItaxID"), detail("NBCItaxID")), _seconds(detail("date")), detail("tiltMin"),
         detail("tiltMax"), detail("tiltStep"), _mapped(detail("tiltSingleDual"), _TILT_SCHEMES.get),
         detail("defocus"), detail("dosage"), detail("magnification"), detail("scopeName"), detail("microscopist"),
         detail("institution"), detail("lab"), detail("sid"), detail("emdb"), detail("artNotes"),
         pc.struct_field(artifacts, "floAddress"), _seconds(pc.struct_field(artifacts, "timestamp")),
-        [r.block for r in records], list(valid), [r.deactivated for r in records],
+        rows.column("block"), rows.column("signature_valid"), rows.column("deactivated"),
         _member(artifacts, "storage.location"), np.diff(offsets), running[offsets[1:]] - running[offsets[:-1]],
     ]
 
 
-def _file_columns(records: Sequence[Record], artifacts: pa.Array, files: pa.Array) -> list[Any]:
+def _file_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array) -> list[Any]:
     """The files table's columns, in :data:`FILE_COLUMNS` order (one row per file of every record)."""
     entries = pc.list_flatten(files)
     owner = pc.list_parent_indices(files)
@@ -153,7 +151,7 @@ def _file_columns(records: Sequence[Record], artifacts: pa.Array, files: pa.Arra
     fnames = get("fname")
     basenames = pc.replace_substring_regex(fnames, "(?s)^.*/", "")
     return [
-        pa.array([r.txid for r in records], type=_TEXT).take(owner), fnames, pc.coalesce(get("dname"), basenames),
+        rows.column("txid").take(owner), fnames, pc.coalesce(get("dname"), basenames),
         _mapped(get("type"), _lowered), _mapped(get("subtype"), _lowered), get("cType"), get("fsize"),
         get("software"), get("fNotes"), pc.binary_join_element_wise(locations, fnames, pa.scalar("/", _TEXT)),
     ]
@@ -238,27 +236,33 @@ def _categorical(arrow: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, pd.Index(categories.take(order), dtype="str"))
 
 
-def read_artifacts(records: Sequence[Record]) -> pa.StructArray:
-    """What the tables read of each record's artifact, converted by pyarrow (in C, the costly part of building the
-    tables).
+_ROWS = pa.schema([("txid", _TEXT), ("block", _INT), ("signature_valid", pa.bool_()), ("deactivated", pa.bool_()),
+                   ("artifact", _ARTIFACT)])
+
+
+def read_rows(records: Sequence[Record], valid: Sequence[bool]) -> pa.RecordBatch:
+    """What the tables read of each record: its txid, block, whether its signature verified (``valid``), whether it
+    is deactivated, and its artifact's members, converted by pyarrow (in C, the costly part of building the tables).
 
     Returns:
-        A struct array, one item per record (see :func:`records_to_frames`).
+        A record batch, one row per record (what :func:`records_to_frames` takes; batches of several calls join with
+        ``pyarrow.concat_batches``).
     """
-    return pa.array([r.artifact for r in records], type=_ARTIFACT)
+    return pa.record_batch([pa.array([r.txid for r in records], _TEXT), pa.array([r.block for r in records], _INT),
+                            pa.array(valid, pa.bool_()), pa.array([r.deactivated for r in records], pa.bool_()),
+                            pa.array([r.artifact for r in records], type=_ARTIFACT)], schema=_ROWS)
 
 
-def records_to_frames(records: Sequence[Record], valid: Sequence[bool],
-                      artifacts: pa.StructArray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The datasets and files tables of ``records`` (``valid`` says whose signature verified; ``artifacts`` is their
-    :func:`read_artifacts`).
+def records_to_frames(rows: pa.RecordBatch) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The datasets and files tables of records read by :func:`read_rows`.
 
     Returns:
         ``(datasets, files)``: one row per record and one per file, typed as the index's columns.
     """
+    artifacts = rows.column("artifact")
     files = pc.fill_null(_member(artifacts, "storage.files"), pa.scalar([], pa.list_(_FILE)))
-    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(records, valid, artifacts, files)),
-            _typed_columns(FILE_COLUMNS, _file_columns(records, artifacts, files)))
+    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(rows, artifacts, files)),
+            _typed_columns(FILE_COLUMNS, _file_columns(rows, artifacts, files)))
 
 
 def file_owners(datasets: pd.DataFrame, files: pd.DataFrame) -> np.ndarray:

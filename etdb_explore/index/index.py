@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from etdb_explore.index import filters
-from etdb_explore.index.build import check_records, printable
+from etdb_explore.index.build import check_records, printable, subset
 from etdb_explore.index.frame import REJECTED_COLUMNS, file_owners, records_to_frames, typed_frame
 from etdb_explore.index.registry import register
 from etdb_explore.records.kinds import normalize_kinds
@@ -45,7 +45,7 @@ class Index:
     files: pd.DataFrame
     rejected: pd.DataFrame
     source: str = ""
-    _records: dict[str, Record] | None = field(default=None, repr=False)
+    _records: Mapping[str, Record] | None = field(default=None, repr=False)
     _snapshot: Path | None = field(default=None, repr=False)
     _file_owner: np.ndarray | None = field(default=None, repr=False)  # dataset row of each file row
     _haystack: Any = field(default=None, repr=False)  # lower-cased searchable text per dataset (pyarrow)
@@ -87,18 +87,19 @@ class Index:
         """Build from raw records in any shape (see ``parse_record``); every signature is checked.
 
         Records that fail to parse, lack mandatory fields or (with ``verified_only``) fail their signature go to
-        :attr:`rejected` with the reason, after the ``rejected`` given; the rest load.
+        :attr:`rejected` with the reason, after the ``rejected`` given; the rest load. The work runs on every core.
+        The items are kept as given (not copied): a record of :attr:`records` is parsed again from its item when
+        first asked for, so leave them unchanged.
 
         Returns:
             The :class:`Index` (nothing raises: every record that cannot be used becomes a rejection).
         """
         with paused():  # millions of objects, none of them garbage: see util.gcpause
             checked = check_records(raws, source, verified_only)
-            datasets, files = records_to_frames(checked.records, checked.valid, checked.artifacts)
+            datasets, files = records_to_frames(checked.rows)
             rows = [(printable(r.origin), printable(r.txid), printable(r.reason))
                     for r in [*rejected, *checked.rejected]]
-            return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source,
-                       {r.txid or f"#{i}": r for i, r in enumerate(checked.records)})
+            return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source, checked.kept)
 
     @classmethod
     def from_snapshot(cls, path: str | Path, *, verify: bool = False) -> Index:
@@ -136,8 +137,9 @@ class Index:
         return write_snapshot(self, Path(path))
 
     @property
-    def records(self) -> dict[str, Record]:
-        """txid → the signed record of every dataset in this index (read from the snapshot on first use).
+    def records(self) -> Mapping[str, Record]:
+        """txid → the signed record of every dataset in this index (read from the snapshot on first use; a record
+        of an index built from raw items is parsed from its item when first asked for).
 
         Raises EtdbError (RecordError) when the snapshot's records cannot be read.
         """
@@ -211,8 +213,7 @@ class Index:
         keep_files = np.append(mask, False)[owner]  # a file of no dataset (owner -1) picks the last item: False
         files = _rows(self.files, keep_files)
         new_row = np.cumsum(mask) - 1
-        records = None if self._records is None else {
-            t: self._records[t] for t in datasets["txid"].dropna() if t in self._records}
+        records = None if self._records is None else subset(self._records, datasets["txid"].dropna())
         haystack = None if self._haystack is None else self._haystack.filter(pa.array(mask))
         return Index(datasets, files, self.rejected, self.source, records, self._snapshot,
                      new_row[owner[keep_files]], haystack)

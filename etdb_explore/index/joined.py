@@ -358,7 +358,7 @@ def join_homes(etdb: Index | None = None, caltechdata: Index | None = None, czpo
     datasets = joined[list(JOINED_COLUMNS)].astype(JOINED_COLUMNS)
     return Index(datasets, _joined_files(keys, etdb, caltechdata, czportal), _rejected(etdb, caltechdata, czportal),
                  "joined " + " + ".join(h for h, i in zip(HOMES, (etdb, caltechdata, czportal)) if i is not None),
-                 dict(etdb.records) if etdb is not None and etdb._records is not None else None,
+                 etdb.records if etdb is not None and etdb._records is not None else None,
                  etdb._snapshot if etdb is not None else None)
 
 

@@ -5,7 +5,8 @@ and threads all work (a forked child starts its own I/O loop, see :mod:`etdb_exp
 never touch it). Where no worker can start (no ``fork``, a daemonic process, process limits) or a worker dies, its
 chunk is worked here instead: the results are the same, only slower. The work function travels by pickle, so it is a
 module-level function (or a :func:`functools.partial` of one); the items travel by pickle too (:class:`ChunkPool`), or
-not at all (:func:`map_chunks`: the workers are forked after the items exist), and the results come back by pickle.
+not at all (:func:`map_ranges`, :func:`map_chunks`: the workers are forked after the items exist), and the results come
+back by pickle.
 """
 
 from __future__ import annotations
@@ -103,21 +104,52 @@ class ChunkPool(Generic[T, R]):
         self.close()
 
 
-_inherited: dict[int, Sequence[Any]] = {}  # the items of each map_chunks call under way, for its forked workers
+_inherited: dict[int, Sequence[Any]] = {}  # the items of each map_ranges call under way, for its forked workers
 _tokens = itertools.count()
 
 
-def _work_inherited(work: Callable[[list[T]], list[R]], token: int, positions: list[int]) -> list[R]:
+def _work_inherited(work: Callable[[Sequence[T], int], R], token: int, bounds: list[tuple[int, int]]) -> list[R]:
     items = _inherited[token]
-    return work([items[i] for i in positions])
+    return [work(items[start:stop], start) for start, stop in bounds]
+
+
+def map_ranges(work: Callable[[Sequence[T], int], R], items: Sequence[T], chunk: int,
+               workers: int | None = None, *, steal: bool = True) -> list[R]:
+    """``work(items[start:start + chunk], start)`` for each chunk of ``chunk`` items, on every core.
+
+    The workers are forked after ``items`` exist, so they find them in their memory: only the bounds of a chunk
+    travel to them (by pickle), and its result back. With ``steal``, this process works the chunks no worker has
+    started yet, from the last one back, while the workers go on from the first (see :class:`ChunkPool`). Fewer than
+    two chunks' items are worked here, no process started.
+
+    Returns:
+        One result per chunk, in order.
+
+    Raises:
+        Exception: whatever ``work`` raised.
+    """
+    bounds = [(start, min(start + chunk, len(items))) for start in range(0, len(items), chunk)]
+    if len(items) < 2 * chunk:  # one chunk's work: no process is worth starting
+        return [work(items[start:stop], start) for start, stop in bounds]
+    token = next(_tokens)
+    _inherited[token] = items
+    try:
+        with ChunkPool(partial(_work_inherited, work, token), 1, workers, steal=steal) as pool:
+            for one in bounds:
+                pool.submit([one])
+            return pool.results()
+    finally:
+        del _inherited[token]
+
+
+def _whole(work: Callable[[list[T]], list[R]], items: Sequence[T], start: int) -> list[R]:
+    return work(list(items))
 
 
 def map_chunks(work: Callable[[list[T]], list[R]], items: Sequence[T], chunk: int,
                workers: int | None = None) -> list[R]:
-    """``work(items)`` computed in chunks of ``chunk`` items on every core (see :class:`ChunkPool`).
-
-    The workers are forked after ``items`` exist, so they find them in their memory: only positions travel to them
-    (by pickle), and the results back.
+    """``work(items)`` computed in chunks of ``chunk`` items in worker processes (see :func:`map_ranges`; this
+    process waits for them).
 
     Returns:
         The results in the order of ``items``, the same as ``work(list(items))``.
@@ -125,14 +157,7 @@ def map_chunks(work: Callable[[list[T]], list[R]], items: Sequence[T], chunk: in
     Raises:
         Exception: whatever ``work`` raised.
     """
-    if len(items) < 2 * chunk:  # one chunk's work: no process is worth starting
+    if len(items) < 2 * chunk:
         return work(list(items))
-    token = next(_tokens)
-    _inherited[token] = items
-    try:
-        with ChunkPool(partial(_work_inherited, work, token), chunk, workers) as pool:
-            for start in range(0, len(items), chunk):
-                pool.submit(range(start, min(start + chunk, len(items))))
-            return pool.results()
-    finally:
-        del _inherited[token]
+    return [result for part in map_ranges(partial(_whole, work), items, chunk, workers, steal=False)
+            for result in part]
