@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.index.frame import read_rows
+from etdb_explore.index.frame import ROWS, read_rows
 from etdb_explore.index.sources.base import Rejection
 from etdb_explore.records import Record, parse_record
 from etdb_explore.util.workers import map_ranges
@@ -101,6 +101,13 @@ class _Part:
     failed: dict[int, str]  # place in this part → the publisher whose signature did not verify
     rows: pa.RecordBatch
     rejected: list[Rejection]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its columns as one Arrow IPC message (a tenth of the cost of pickling the arrays)."""
+        return {**self.__dict__, "rows": self.rows.serialize().to_pybytes()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, rows=pa.ipc.read_record_batch(pa.py_buffer(state["rows"]), ROWS))
 
 
 def _parse(raw: Any, position: int, source: str) -> Record | Rejection:

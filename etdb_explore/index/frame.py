@@ -236,8 +236,8 @@ def _categorical(arrow: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, pd.Index(categories.take(order), dtype="str"))
 
 
-_ROWS = pa.schema([("txid", _TEXT), ("block", _INT), ("signature_valid", pa.bool_()), ("deactivated", pa.bool_()),
-                   ("artifact", _ARTIFACT)])
+ROWS = pa.schema([("txid", _TEXT), ("block", _INT), ("signature_valid", pa.bool_()), ("deactivated", pa.bool_()),
+                  ("artifact", _ARTIFACT)])  # the columns of read_rows
 
 
 def read_rows(records: Sequence[Record], valid: Sequence[bool]) -> pa.RecordBatch:
@@ -250,7 +250,7 @@ def read_rows(records: Sequence[Record], valid: Sequence[bool]) -> pa.RecordBatc
     """
     return pa.record_batch([pa.array([r.txid for r in records], _TEXT), pa.array([r.block for r in records], _INT),
                             pa.array(valid, pa.bool_()), pa.array([r.deactivated for r in records], pa.bool_()),
-                            pa.array([r.artifact for r in records], type=_ARTIFACT)], schema=_ROWS)
+                            pa.array([r.artifact for r in records], type=_ARTIFACT)], schema=ROWS)
 
 
 def records_to_frames(rows: pa.RecordBatch) -> tuple[pd.DataFrame, pd.DataFrame]:
