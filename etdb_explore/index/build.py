@@ -176,7 +176,7 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
         The :class:`CheckedRecords`: records kept, whether each one's signature verified, the rejections. Nothing
         raises: a record that cannot be used becomes a rejection.
     """
-    items = raws if isinstance(raws, (list, tuple)) else list(raws)
+    items = list(raws)  # (a copy: the caller's list may change, KeptRecords keeps this one)
     parts = map_ranges(partial(_check_part, source), items, CHUNK)
     out = CheckedRecords(rejected=[r for part in parts for r in part.rejected])
     positions = [p for part in parts for p in part.positions]
