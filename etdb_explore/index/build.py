@@ -5,9 +5,9 @@ One bad record never stops a load: it becomes a :class:`Rejection` with the reas
 The whole work of a record – parsing, checking, verifying its signature, reading its table columns – is done on
 every core: the items are cut into chunks that worker processes (forked after the items exist, so they find them in
 their memory) and this process work at once (:func:`~etdb_explore.util.workers.map_ranges`; where no worker can
-start or one dies, the chunk is worked here instead, with the same results). A chunk comes back as Arrow columns
-(:func:`~etdb_explore.index.frame.read_rows`) and its rejections; the records themselves are parsed again from their
-items only when asked for (:class:`KeptRecords`).
+start or one dies, the chunk is worked here instead, with the same results). A chunk comes back as the Arrow columns
+of its rows of the tables (:func:`~etdb_explore.index.frame.read_tables`) and its rejections; the records themselves
+are parsed again from their items only when asked for (:class:`KeptRecords`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from etdb_explore.errors import EtdbError
-from etdb_explore.index.frame import ROWS, read_rows
+from etdb_explore.index.frame import read_tables, table_schemas
 from etdb_explore.index.sources.base import Rejection
 from etdb_explore.records import Record, parse_record
 from etdb_explore.util.workers import map_ranges
@@ -82,7 +83,7 @@ class CheckedRecords:
     kept: Mapping[str, Record] = field(default_factory=dict)  # see KeptRecords
     valid: list[bool] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-    rows: pa.RecordBatch = field(default_factory=lambda: read_rows([], []))  # what the tables read (frame.read_rows)
+    tables: tuple[pa.RecordBatch, pa.RecordBatch] = field(default_factory=lambda: read_tables([], []))  # of the kept
 
     @property
     def records(self) -> list[Record]:
@@ -93,21 +94,24 @@ class CheckedRecords:
 @dataclass
 class _Part:
     """What a chunk of items gave: the position, txid and signature check of each record that parsed and passed its
-    checks, the address of each one whose signature failed, their columns, and the chunk's rejections."""
+    checks, the address of each one whose signature failed, their rows of the tables, and the chunk's rejections."""
 
     positions: list[int]
     txids: list[str | None]
     valid: list[bool]
     failed: dict[int, str]  # place in this part → the publisher whose signature did not verify
-    rows: pa.RecordBatch
+    tables: tuple[pa.RecordBatch, pa.RecordBatch]  # frame.read_tables
     rejected: list[Rejection]
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled with its columns as one Arrow IPC message (a tenth of the cost of pickling the arrays)."""
-        return {**self.__dict__, "rows": self.rows.serialize().to_pybytes()}
+        """Pickled with its tables as Arrow IPC messages, without their schemas (known to both sides): a tenth of
+        the cost of pickling the arrays."""
+        return {**self.__dict__, "tables": tuple(table.serialize().to_pybytes() for table in self.tables)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, rows=pa.ipc.read_record_batch(pa.py_buffer(state["rows"]), ROWS))
+        tables = tuple(pa.ipc.read_record_batch(pa.py_buffer(data), schema)
+                       for data, schema in zip(state["tables"], table_schemas()))
+        self.__dict__.update(state, tables=tables)
 
 
 def _parse(raw: Any, position: int, source: str) -> Record | Rejection:
@@ -161,7 +165,7 @@ def _check_part(source: str, raws: Sequence[Any], start: int) -> _Part:
             positions.append(position)
     valid = [record.verify() for record in parsed]
     failed = {place: parsed[place].publisher for place, ok in enumerate(valid) if not ok}
-    return _Part(positions, [r.txid for r in parsed], valid, failed, read_rows(parsed, valid), rejected)
+    return _Part(positions, [r.txid for r in parsed], valid, failed, read_tables(parsed, valid), rejected)
 
 
 def check_records(raws: Iterable[Any], source: str = "input", verified_only: bool = True) -> CheckedRecords:
@@ -202,9 +206,23 @@ def check_records(raws: Iterable[Any], source: str = "input", verified_only: boo
         out.valid.append(ok)
         kept.append(place)
     out.kept = KeptRecords(items, where)
-    rows = pa.concat_batches([part.rows for part in parts]) if parts else out.rows
-    out.rows = rows if len(kept) == len(txids) else rows.take(pa.array(kept, pa.int64()))
+    if parts:
+        out.tables = _joined([part.tables for part in parts], kept, len(txids))
     return out
+
+
+def _joined(tables: list[tuple[pa.RecordBatch, pa.RecordBatch]], kept: list[int],
+            count: int) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """The chunks' rows of the tables in one piece, only those of the ``kept`` of all ``count`` records."""
+    datasets = pa.concat_batches([d for d, _ in tables])
+    files = pa.concat_batches([f for _, f in tables])
+    if len(kept) == count:
+        return datasets, files
+    starts = np.cumsum([0] + [len(d) for d, _ in tables[:-1]])
+    owner = np.concatenate([f.column("record").to_numpy() + start for (_, f), start in zip(tables, starts)])
+    keep = np.zeros(count, dtype=bool)
+    keep[kept] = True
+    return datasets.take(pa.array(kept, pa.int64())), files.filter(pa.array(keep[owner]))
 
 
 def _first_claims(txids: Sequence[str | None], valid: Sequence[bool]) -> dict[str, int]:

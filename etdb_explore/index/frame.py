@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,15 +110,16 @@ def _mapped(arrow: pa.Array, fn: Any) -> pa.Array:
     return distinct.take(encoded.indices)
 
 
-def _seconds(arrow: pa.Array) -> np.ndarray:
-    """Seconds since the epoch → datetime64[ms]; missing, zero, negative and too large ones are NaT."""
+def _seconds(arrow: pa.Array) -> pa.Array:
+    """Seconds since the epoch → timestamps in ms; missing, zero, negative and too large ones are null."""
     seconds = pc.fill_null(arrow, 0).to_numpy(zero_copy_only=False)
     seconds = np.where((seconds > 0) & (seconds <= _LAST_SECOND), seconds, np.iinfo(np.int64).min)
-    return seconds.astype("datetime64[s]").astype("datetime64[ms]")
+    return pa.array(seconds.astype("datetime64[s]").astype("datetime64[ms]"))
 
 
-def _dataset_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array) -> list[Any]:
-    """The datasets table's columns, in :data:`DATASET_COLUMNS` order (pyarrow or numpy arrays)."""
+def _dataset_columns(records: Sequence[Record], valid: Sequence[bool], txids: pa.Array, artifacts: pa.Array,
+                     files: pa.Array) -> list[pa.Array]:
+    """The datasets table's columns, in :data:`DATASET_COLUMNS` order."""
     def detail(key: str) -> pa.Array:
         return _member(artifacts, f"details.{key}")
 
@@ -127,22 +129,23 @@ def _dataset_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array)
     # each record's sum is within int64 (checked when parsed); the running sum may wrap, the differences do not
     running = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
     return [
-        rows.column("txid"), pc.fill_null(_member(artifacts, "info.title"), ""),
+        txids, pc.fill_null(_member(artifacts, "info.title"), ""),
         _mapped(species_raw, normalize_species), species_raw, detail("strain"),
         pc.coalesce(detail("NCBItaxID"), detail("NBCItaxID")), _seconds(detail("date")), detail("tiltMin"),
         detail("tiltMax"), detail("tiltStep"), _mapped(detail("tiltSingleDual"), _TILT_SCHEMES.get),
         detail("defocus"), detail("dosage"), detail("magnification"), detail("scopeName"), detail("microscopist"),
         detail("institution"), detail("lab"), detail("sid"), detail("emdb"), detail("artNotes"),
         pc.struct_field(artifacts, "floAddress"), _seconds(pc.struct_field(artifacts, "timestamp")),
-        rows.column("block"), rows.column("signature_valid"), rows.column("deactivated"),
-        _member(artifacts, "storage.location"), np.diff(offsets), running[offsets[1:]] - running[offsets[:-1]],
+        pa.array([r.block for r in records], _INT), pa.array(valid, pa.bool_()),
+        pa.array([r.deactivated for r in records], pa.bool_()), _member(artifacts, "storage.location"),
+        pa.array(np.diff(offsets)), pa.array(running[offsets[1:]] - running[offsets[:-1]]),
     ]
 
 
-def _file_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array) -> list[Any]:
-    """The files table's columns, in :data:`FILE_COLUMNS` order (one row per file of every record)."""
+def _file_columns(txids: pa.Array, artifacts: pa.Array, files: pa.Array, owner: pa.Array) -> list[pa.Array]:
+    """The files table's columns, in :data:`FILE_COLUMNS` order (one row per file of every record; ``owner``: the
+    record of each)."""
     entries = pc.list_flatten(files)
-    owner = pc.list_parent_indices(files)
     locations = _member(artifacts, "storage.location").take(owner)
 
     def get(key: str) -> pa.Array:
@@ -151,7 +154,7 @@ def _file_columns(rows: pa.RecordBatch, artifacts: pa.Array, files: pa.Array) ->
     fnames = get("fname")
     basenames = pc.replace_substring_regex(fnames, "(?s)^.*/", "")
     return [
-        rows.column("txid").take(owner), fnames, pc.coalesce(get("dname"), basenames),
+        txids.take(owner), fnames, pc.coalesce(get("dname"), basenames),
         _mapped(get("type"), _lowered), _mapped(get("subtype"), _lowered), get("cType"), get("fsize"),
         get("software"), get("fNotes"), pc.binary_join_element_wise(locations, fnames, pa.scalar("/", _TEXT)),
     ]
@@ -178,12 +181,15 @@ def typed_array(values: Any, dtype: str) -> Any:
 
     Strings, categories, nullable integers, floats and booleans are converted by pyarrow (in C, not value by value
     in Python); values pyarrow does not take as they are (a number in a string column, NaN in a float column, …)
-    go through pandas. Datetime columns take seconds since the epoch (None: missing) or datetime64 values.
+    go through pandas. Datetime columns take seconds since the epoch (None: missing), or datetime64 values (numpy,
+    or pyarrow timestamps).
 
     Returns:
         The pandas extension array (a numpy array for datetime columns).
     """
     if dtype.startswith("datetime64"):
+        if isinstance(values, pa.Array):
+            values = values.to_numpy(zero_copy_only=False)
         if isinstance(values, np.ndarray):
             return values.astype(dtype)
         seconds = np.array([v if v is not None else np.iinfo(np.int64).min for v in values], dtype=np.int64)
@@ -236,33 +242,44 @@ def _categorical(arrow: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, pd.Index(categories.take(order), dtype="str"))
 
 
-ROWS = pa.schema([("txid", _TEXT), ("block", _INT), ("signature_valid", pa.bool_()), ("deactivated", pa.bool_()),
-                  ("artifact", _ARTIFACT)])  # the columns of read_rows
-
-
-def read_rows(records: Sequence[Record], valid: Sequence[bool]) -> pa.RecordBatch:
-    """What the tables read of each record: its txid, block, whether its signature verified (``valid``), whether it
-    is deactivated, and its artifact's members, converted by pyarrow (in C, the costly part of building the tables).
+def read_tables(records: Sequence[Record], valid: Sequence[bool]) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """The columns of the datasets and files tables of ``records`` (``valid`` says whose signature verified), read
+    and computed by pyarrow (in C: the costly part of building the tables), not yet typed as the index's.
 
     Returns:
-        A record batch, one row per record (what :func:`records_to_frames` takes; batches of several calls join with
-        ``pyarrow.concat_batches``).
+        ``(datasets, files)``: record batches of one row per record and one per file, with the columns of
+        :data:`DATASET_COLUMNS` and :data:`FILE_COLUMNS`, the files' with one more, ``record``: the row of each
+        file's record. Batches of several calls join with ``pyarrow.concat_batches``; :func:`records_to_frames`
+        types them.
     """
-    return pa.record_batch([pa.array([r.txid for r in records], _TEXT), pa.array([r.block for r in records], _INT),
-                            pa.array(valid, pa.bool_()), pa.array([r.deactivated for r in records], pa.bool_()),
-                            pa.array([r.artifact for r in records], type=_ARTIFACT)], schema=ROWS)
-
-
-def records_to_frames(rows: pa.RecordBatch) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The datasets and files tables of records read by :func:`read_rows`.
-
-    Returns:
-        ``(datasets, files)``: one row per record and one per file, typed as the index's columns.
-    """
-    artifacts = rows.column("artifact")
+    artifacts = pa.array([r.artifact for r in records], type=_ARTIFACT)
     files = pc.fill_null(_member(artifacts, "storage.files"), pa.scalar([], pa.list_(_FILE)))
-    return (_typed_columns(DATASET_COLUMNS, _dataset_columns(rows, artifacts, files)),
-            _typed_columns(FILE_COLUMNS, _file_columns(rows, artifacts, files)))
+    txids = pa.array([r.txid for r in records], _TEXT)
+    owner = pc.list_parent_indices(files)
+    return (pa.record_batch(_dataset_columns(records, valid, txids, artifacts, files), names=list(DATASET_COLUMNS)),
+            pa.record_batch([*_file_columns(txids, artifacts, files, owner), owner],
+                            names=[*FILE_COLUMNS, "record"]))
+
+
+@functools.cache
+def table_schemas() -> tuple[pa.Schema, pa.Schema]:
+    """The schemas of the two batches :func:`read_tables` gives (the same whatever the records).
+
+    Returns:
+        ``(datasets, files)``.
+    """
+    datasets, files = read_tables([], [])
+    return datasets.schema, files.schema
+
+
+def records_to_frames(datasets: pa.RecordBatch, files: pa.RecordBatch) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The datasets and files tables, typed as the index's columns, of what :func:`read_tables` read.
+
+    Returns:
+        ``(datasets, files)``: one row per record and one per file.
+    """
+    return (_typed_columns(DATASET_COLUMNS, datasets.columns),
+            _typed_columns(FILE_COLUMNS, files.columns[:len(FILE_COLUMNS)]))
 
 
 def file_owners(datasets: pd.DataFrame, files: pd.DataFrame) -> np.ndarray:

@@ -96,7 +96,7 @@ class Index:
         """
         with paused():  # millions of objects, none of them garbage: see util.gcpause
             checked = check_records(raws, source, verified_only)
-            datasets, files = records_to_frames(checked.rows)
+            datasets, files = records_to_frames(*checked.tables)
             rows = [(printable(r.origin), printable(r.txid), printable(r.reason))
                     for r in [*rejected, *checked.rejected]]
             return cls(datasets, files, typed_frame(REJECTED_COLUMNS, rows), source, checked.kept)

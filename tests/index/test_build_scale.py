@@ -146,16 +146,18 @@ def test_chunks_on_every_core_give_the_one_process_build(many, etdb_record, veri
         "signature does not verify", "another record claims this txid", "missing mandatory fields"}
     assert checked.rejected == rejected
     assert checked.valid == valid and checked.records == records
-    assert checked.rows.column("txid").to_pylist() == [r.txid for r in records]
+    assert checked.tables[0].column("txid").to_pylist() == [r.txid for r in records]
+    assert checked.tables[1].column("txid").to_pylist() == [r.txid for r in records for _ in r.files]
     # and the same again in a daemonic process, where no worker may start: every chunk is worked there
     with multiprocessing.get_context("fork").Pool(1) as pool:
         alone = pool.apply(_checked_here, (items, verified_only))
-    assert alone[0] == checked.rejected and alone[1] == checked.valid and alone[2].equals(checked.rows)
+    assert alone[0] == checked.rejected and alone[1] == checked.valid
+    assert all(a.equals(b) for a, b in zip(alone[2], checked.tables))
 
 
-def _checked_here(items: list, verified_only: bool) -> tuple[list[Rejection], list[bool], pa.RecordBatch]:
+def _checked_here(items: list, verified_only: bool) -> tuple[list[Rejection], list[bool], tuple[pa.RecordBatch, ...]]:
     checked = check_records(items, "mixed", verified_only)
-    return checked.rejected, checked.valid, checked.rows
+    return checked.rejected, checked.valid, checked.tables
 
 
 @pytest.mark.skipif(not FORK, reason="no fork here")
