@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import quote
 
 import aiohttp
@@ -103,6 +106,53 @@ async def test_large_range_uses_one_car_request(served):
         assert proxy.requests <= 2  # the root node, then one CAR
         assert gateway.bytes_received < (b - a) + 2 * 262144 + 4096
         await gateway.close()
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """A default executor that counts the work handed to its threads."""
+
+    submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[no-untyped-def]
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _served_apart(store: LocalStore) -> Iterator[str]:
+    """``serve`` over ``store`` on an event loop of its own thread (its store reads use that loop's threads)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner, url = asyncio.run_coroutine_threadsafe(start_server(store), loop).result()
+    try:
+        yield url
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+def test_a_car_stream_is_verified_as_it_arrives_without_thread_hand_offs(tmp_path):
+    """Each block of a large range's CAR stream is checked against its CID on the event loop as it is cut out: a
+    hand-off to a worker thread per piece received costs more CPU than hashing it (benchmarks/bench_ipfs.py)."""
+    store = LocalStore(tmp_path / "store")
+    big = add_bytes(BIG, KUBO_DEFAULT, store).cid
+
+    async def read(url: str, executor: _CountingExecutor) -> bytes:
+        asyncio.get_running_loop().set_default_executor(executor)
+        gateway = GatewaySource([url])
+        try:
+            return await UnixFSReader(gateway).read(big, 7, len(BIG) - 5)
+        finally:
+            await gateway.close()
+
+    with _served_apart(store) as url:
+        executor = _CountingExecutor(2)
+        assert asyncio.run(read(url, executor)) == BIG[7:-5]
+    assert executor.submitted == 0
 
 
 @pytest.mark.parametrize("profile", [KUBO_DEFAULT, KUBO_CIDV1], ids=["dag-pb-leaves", "raw-leaves"])

@@ -197,7 +197,6 @@ class CarReader:
     """
 
     source: str = "CAR"
-    verify: bool = True  # False only for callers that verify the yielded blocks themselves (in a thread)
     roots: list[CID] | None = None
     version: int | None = None
 
@@ -211,8 +210,8 @@ class CarReader:
         """Add the next bytes of the stream.
 
         Returns:
-            An iterator of the (CID, block) sections these bytes complete (verified unless ``verify`` is False);
-            consume it before feeding more.
+            An iterator of the (CID, block) sections these bytes complete, each verified as it is cut out; consume
+            it before feeding more.
 
         Raises:
             CarError: the stream is malformed or a section is too large (naming ``source``).
@@ -263,8 +262,7 @@ class CarReader:
                 raise CarError(f"{self.source}: section shorter than its CID")
             self._consume(pos)
             block = self._consume(start + length - pos, keep=True)
-            if self.verify:
-                cid.verify(block, self.source)
+            cid.verify(block, self.source)
             yield cid, block
         self._pending.clear()  # CARv2: what follows the payload is its index
 
