@@ -31,7 +31,7 @@ from etdb_explore.ipfs.formats.car import car_header, section_head
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.formats.paths import IpfsPathError, parse_ipfs_path
 from etdb_explore.ipfs.sources.base import BlockSource
-from etdb_explore.util.bodies import await_by
+from etdb_explore.util.bodies import StallGuard
 
 RAW_TYPE = "application/vnd.ipld.raw"
 CAR_TYPE = "application/vnd.ipld.car"
@@ -97,15 +97,18 @@ class GatewayServer:
                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
         """Send ``chunks`` as the body; a DAG that turns out broken, or a client that stalls, ends the connection
         (a truncated response, never a wrong one)."""
-        loop = asyncio.get_running_loop()
         async with self.streams:
+            guard = StallGuard(WRITE_TIMEOUT)
             try:
                 async for chunk in chunks:
-                    await await_by(loop.time() + WRITE_TIMEOUT, response.write(chunk))
+                    guard.progress()  # each write may take the timeout, whatever reading the blocks took
+                    await guard.wait(response.write(chunk))
             except (EtdbError, ConnectionError, asyncio.TimeoutError):
                 if request.transport is not None:
                     request.transport.close()
                 return response
+            finally:
+                guard.close()
         await response.write_eof()
         return response
 

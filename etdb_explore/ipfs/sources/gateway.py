@@ -27,7 +27,7 @@ from etdb_explore.errors import BlockNotFoundError, SourceError, VerificationErr
 from etdb_explore.ipfs.formats.car import CarError, CarReader
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.sources.base import CarStream
-from etdb_explore.util.bodies import await_by
+from etdb_explore.util.bodies import StallGuard
 from etdb_explore.util.loopbound import LoopBound
 
 PUBLIC_GATEWAYS = ("https://trustless-gateway.link", "https://ipfs.io")
@@ -323,21 +323,24 @@ class GatewaySource:
                 if response.status != 200:
                     gateway.fail(f"HTTP {response.status} for CAR of {cid}")
                     return
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + self.timeout
-                while True:
-                    chunk = await await_by(deadline, response.content.readany())
-                    if not chunk:
-                        break
-                    self.bytes_received += len(chunk)
-                    received += len(chunk)
-                    if limit is not None and received > limit:
-                        raise _Refused(f"sent over {limit} bytes for a {end - start}-byte range")  # type: ignore[operator]
-                    # each block is verified as it is cut out, on the loop: a hand-off to a thread per piece costs
-                    # more CPU than the hash (the kernel's socket buffer keeps filling meanwhile)
-                    for item in reader.feed(chunk):
-                        deadline = loop.time() + self.timeout
-                        yield item
+                guard = StallGuard(self.timeout)  # each block must be complete within the timeout
+                try:
+                    while True:
+                        chunk = await guard.wait(response.content.readany())
+                        if not chunk:
+                            break
+                        self.bytes_received += len(chunk)
+                        received += len(chunk)
+                        if limit is not None and received > limit:
+                            raise _Refused(  # type: ignore[operator]
+                                f"sent over {limit} bytes for a {end - start}-byte range")
+                        # each block is verified as it is cut out, on the loop: a hand-off to a thread per piece
+                        # costs more CPU than the hash (the kernel's socket buffer keeps filling meanwhile)
+                        for item in reader.feed(chunk):
+                            guard.progress()
+                            yield item
+                finally:
+                    guard.close()
                 reader.close()
         except _Refused as refused:
             gateway.fail(f"{refused.args[0]} (CAR of {cid})")
