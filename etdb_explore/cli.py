@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from etdb_explore import __version__
 from etdb_explore.errors import EtdbError
 from etdb_explore.util.units import human_size
 
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         The parser; ``parse_args`` exits with code 2 on a usage error, as argparse does.
     """
     parser = argparse.ArgumentParser(prog="etdb-explore", description="Explore the Electron Tomography Database.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     search = sub.add_parser("search", help="filter the ETDB index and print the matching datasets")

@@ -4,7 +4,13 @@ Index sources (oipd REST, flod JSON-RPC) live in :mod:`etdb_explore.index.source
 default (the demo ETDB) is chosen by :func:`etdb_explore.load_index`, not here.
 """
 
-from etdb_explore.index.index import Index
-from etdb_explore.index.loading import load_source
+from __future__ import annotations
+
+from etdb_explore.util.lazy import lazy_names
+
+# Public names and the modules that define them, imported on first use: an index source (a FLO node's client for
+# publishing) then starts without loading pandas.
+_LAZY = {"Index": ".index", "load_source": ".loading"}
 
 __all__ = ["Index", "load_source"]
+lazy_names(__name__, _LAZY)
