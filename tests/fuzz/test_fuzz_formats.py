@@ -96,14 +96,16 @@ def test_cid(value):
 
 
 @pytest.fixture(scope="module")
-def car_seed(vectors) -> bytes:
-    return (vectors / "gateway-conformance" / "subdir-with-mixed-block-files.car").read_bytes()
+def car_blobs(vectors) -> st.SearchStrategy[bytes]:
+    """Random bytes and mutations of a real CAR and of its start (one strategy for every example of test_car)."""
+    seed = (vectors / "gateway-conformance" / "subdir-with-mixed-block-files.car").read_bytes()
+    return st.one_of(st.binary(max_size=400), mutated(seed[:4000]), mutated(seed))
 
 
 @FUZZ
 @given(data=st.data())
-def test_car(car_seed, data):
-    blob = data.draw(st.one_of(st.binary(max_size=400), mutated(car_seed[:4000]), mutated(car_seed)))
+def test_car(car_blobs, data):
+    blob = data.draw(car_blobs)
 
     def parse():
         read_car(blob, "fuzz")
@@ -132,15 +134,26 @@ def _mrc_seed() -> bytes:
 
 
 MRC_SEED = _mrc_seed()
+MRC_BLOBS = st.one_of(mutated(MRC_SEED[:1024]).map(lambda h: h + MRC_SEED[1024:]), st.binary(max_size=1100))
 
 
 @FUZZ
 @given(data=st.data())
 def test_mrc_header(tmp_path_factory, data):
-    blob = data.draw(st.one_of(mutated(MRC_SEED[:1024]).map(lambda h: h + MRC_SEED[1024:]), st.binary(max_size=1100)))
+    blob = data.draw(MRC_BLOBS)
     path = tmp_path_factory.mktemp("mrc") / "f.mrc"
     path.write_bytes(blob)
     _bounded(lambda: asyncio.run(read_header(LocalFile(path))))
+
+
+# The parts of a hostile node (built once: a strategy made anew for every draw costs Hypothesis more than the draw)
+LINK_NAMES = st.sampled_from(["", "a", "FF", "00a", "x" * 3])
+LINK_SIZES = st.integers(0, 1 << 40)
+OPTIONAL_DATA = st.one_of(st.none(), st.binary(max_size=8))
+OPTIONAL_FILESIZE = st.one_of(st.none(), st.integers(0, 1 << 62))
+BLOCKSIZES = st.lists(st.integers(0, 1 << 40), max_size=5)
+OPTIONAL_FANOUT = st.one_of(st.none(), st.integers(0, 0x30))
+OPTIONAL_MODE = st.one_of(st.none(), st.integers(0, 1 << 20))
 
 
 @FUZZ
@@ -153,15 +166,10 @@ def test_reader_over_hostile_blocks(tmp_path_factory, data):
     store.put(leaf_cid, leaf)
     cids = [leaf_cid]
     for _ in range(data.draw(st.integers(1, 6))):
-        links = tuple(dagpb.Link(data.draw(st.sampled_from(cids)), data.draw(st.sampled_from(["", "a", "FF", "00a",
-                                                                                              "x" * 3])),
-                                 data.draw(st.integers(0, 1 << 40)))
+        links = tuple(dagpb.Link(data.draw(st.sampled_from(cids)), data.draw(LINK_NAMES), data.draw(LINK_SIZES))
                       for _ in range(data.draw(st.integers(0, 4))))
-        fs = unixfs.UnixFSData(data.draw(st.integers(0, 6)), data.draw(st.one_of(st.none(), st.binary(max_size=8))),
-                               data.draw(st.one_of(st.none(), st.integers(0, 1 << 62))),
-                               tuple(data.draw(st.lists(st.integers(0, 1 << 40), max_size=5))),
-                               data.draw(st.one_of(st.none(), st.integers(0, 0x30))),
-                               data.draw(st.one_of(st.none(), st.integers(0, 1 << 20))))
+        fs = unixfs.UnixFSData(data.draw(st.integers(0, 6)), data.draw(OPTIONAL_DATA), data.draw(OPTIONAL_FILESIZE),
+                               tuple(data.draw(BLOCKSIZES)), data.draw(OPTIONAL_FANOUT), data.draw(OPTIONAL_MODE))
         block = dagpb.PBNode(links, fs.encode()).encode()
         cid = CID.for_block(block, DAG_PB, data.draw(st.sampled_from([0, 1])))
         store.put(cid, block)

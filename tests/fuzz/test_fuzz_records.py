@@ -93,14 +93,20 @@ def _to_text(value) -> str | None:
         return None
 
 
+# what mutated_text draws (built once: a strategy made anew for every draw costs Hypothesis more than the draw)
+EDITS = st.integers(1, 4)
+ACTIONS = st.sampled_from(["insert", "delete", "replace"])
+PIECES = st.sampled_from(list('{}[]",:\\0123456789eE-+.ntfu ')) | st.characters(exclude_categories=[])
+
+
 @st.composite
 def mutated_text(draw, text: str) -> str:
     """``text`` with a few characters inserted, deleted or replaced."""
     chars = list(text)
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(EDITS)):
         at = draw(st.integers(0, len(chars)))
-        action = draw(st.sampled_from(["insert", "delete", "replace"]))
-        piece = draw(st.sampled_from(list('{}[]",:\\0123456789eE-+.ntfu ')) | st.characters(exclude_categories=[]))
+        action = draw(ACTIONS)
+        piece = draw(PIECES)
         if action == "insert" or not chars:
             chars.insert(at, piece)
         elif action == "delete":
