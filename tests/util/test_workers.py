@@ -19,6 +19,19 @@ def _squares_and_pids(items: list[int]) -> list[tuple[int, int]]:
     return [(i * i, os.getpid()) for i in items]
 
 
+def _squares_and_pids_once_two_met(items: list[int]) -> list[tuple[int, int]]:
+    """The squares, after two processes have come to the meeting (each at its first chunk): so a busy machine cannot
+    let one worker take every chunk before the other starts."""
+    if os.getpid() not in _met:
+        _met.add(os.getpid())
+        _meeting[0].wait(30)
+    return _squares_and_pids(items)
+
+
+_meeting: list = []  # the barrier of the test under way: the workers inherit it, forked after it exists
+_met: set[int] = set()  # the processes that came to it
+
+
 def _dies_on(victim: int, items: list[int]) -> list[tuple[int, int]]:
     """Kills the worker process that gets ``victim`` (SIGKILL, as the kernel's OOM killer would)."""
     if victim in items and os.getpid() != PARENT:
@@ -33,7 +46,11 @@ def _fails(items: list[int]) -> list[int]:
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
 def test_chunks_run_in_worker_processes_and_come_back_in_order():
     items = list(range(1000))
-    out = map_chunks(_squares_and_pids, items, 64, workers=2)
+    _meeting.append(multiprocessing.get_context("fork").Barrier(2))
+    try:
+        out = map_chunks(_squares_and_pids_once_two_met, items, 64, workers=2)
+    finally:
+        _meeting.clear()
     assert [square for square, _ in out] == [i * i for i in items]
     assert PARENT not in {pid for _, pid in out[:960]}  # the full chunks, in the workers
     assert len({pid for _, pid in out}) >= 2
