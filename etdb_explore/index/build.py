@@ -85,11 +85,6 @@ class CheckedRecords:
     rejected: list[Rejection] = field(default_factory=list)
     tables: tuple[pa.RecordBatch, pa.RecordBatch] = field(default_factory=lambda: read_tables([], []))  # of the kept
 
-    @property
-    def records(self) -> list[Record]:
-        """The records kept, in order (each parsed again from its item: see :class:`KeptRecords`)."""
-        return list(self.kept.values())
-
 
 @dataclass
 class _Part:

@@ -4,9 +4,9 @@ The workers are started with ``fork`` where the platform has it, so scripts with
 and threads all work (a forked child starts its own I/O loop, see :mod:`etdb_explore.util.bridge`, and the workers
 never touch it). Where no worker can start (no ``fork``, a daemonic process, process limits) or a worker dies, its
 chunk is worked here instead: the results are the same, only slower. The work function travels by pickle, so it is a
-module-level function (or a :func:`functools.partial` of one); the items travel by pickle too (:class:`ChunkPool`), or
-not at all (:func:`map_ranges`, :func:`map_chunks`: the workers are forked after the items exist), and the results come
-back by pickle.
+module-level function (or a :func:`functools.partial` of one); the items do not travel at all (the workers are forked
+after the items exist, so they find them in their memory): only the bounds of a chunk go to a worker, and its results
+come back by pickle.
 """
 
 from __future__ import annotations
@@ -18,99 +18,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ChunkPool(Generic[T, R]):
-    """Runs ``work`` (a list of items → one result per item) over submitted chunks in worker processes.
-
-    Args:
-        work: the function; it must give one result per item, and the same results wherever it runs.
-        min_chunk: chunks shorter than this are worked here, when :meth:`results` asks (a process is not worth
-            starting for them).
-        workers: processes to start (default: one per core).
-        steal: when :meth:`results` is called, chunks no worker has started yet are taken back and worked here,
-            the last first, while the workers go on from the first (so this process, done with its own work, shares
-            theirs instead of waiting).
-    """
-
-    def __init__(self, work: Callable[[list[T]], list[R]], min_chunk: int, workers: int | None = None, *,
-                 steal: bool = False) -> None:
-        self.work = work
-        self.min_chunk = min_chunk
-        self.workers = workers or os.cpu_count() or 1
-        self.steal = steal
-        self._pool: ProcessPoolExecutor | None = None
-        self._chunks: list[tuple[list[T], Future[list[R]] | None]] = []
-
-    def submit(self, items: Sequence[T]) -> None:
-        """Queue one chunk; a long enough one starts at once in a worker process."""
-        chunk = list(items)
-        future = None
-        if len(chunk) >= self.min_chunk and "fork" in multiprocessing.get_all_start_methods():
-            try:
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("fork"))
-                future = self._pool.submit(self.work, chunk)
-            except (OSError, RuntimeError, AssertionError):  # no processes here (limits, a daemonic process, …)
-                future = None
-        self._chunks.append((chunk, future))
-
-    def results(self) -> list[R]:
-        """Every submitted item's result, in the order submitted (a chunk whose worker failed is worked here).
-
-        Returns:
-            The results, concatenated.
-
-        Raises:
-            Exception: whatever ``work`` raised for a chunk.
-        """
-        chunks, self._chunks = self._chunks, []
-        # the chunks kept here first, while the workers go on with theirs
-        here = {i: self.work(chunk) for i, (chunk, future) in enumerate(chunks) if future is None}
-        if self.steal:
-            for i in reversed(range(len(chunks))):
-                chunk, future = chunks[i]
-                if future is None:
-                    continue  # worked here already
-                if not future.cancel():
-                    break  # a worker has this chunk, and every one before it
-                here[i] = self.work(chunk)
-                chunks[i] = (chunk, None)
-        out: list[R] = []
-        for i, (chunk, future) in enumerate(chunks):
-            if future is None:
-                out += here[i]
-                continue
-            try:
-                out += future.result()
-            except (BrokenProcessPool, OSError):  # a worker was killed: the same work here
-                out += self.work(chunk)
-        return out
-
-    def close(self) -> None:
-        """Stop the worker processes (calling it again does nothing)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def __enter__(self) -> ChunkPool[T, R]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 _inherited: dict[int, Sequence[Any]] = {}  # the items of each map_ranges call under way, for its forked workers
 _tokens = itertools.count()
 
 
-def _work_inherited(work: Callable[[Sequence[T], int], R], token: int, bounds: list[tuple[int, int]]) -> list[R]:
-    items = _inherited[token]
-    return [work(items[start:stop], start) for start, stop in bounds]
+def _work_inherited(work: Callable[[Sequence[T], int], R], token: int, bounds: tuple[int, int]) -> R:
+    start, stop = bounds
+    return work(_inherited[token][start:stop], start)
 
 
 def map_ranges(work: Callable[[Sequence[T], int], R], items: Sequence[T], chunk: int,
@@ -119,8 +39,8 @@ def map_ranges(work: Callable[[Sequence[T], int], R], items: Sequence[T], chunk:
 
     The workers are forked after ``items`` exist, so they find them in their memory: only the bounds of a chunk
     travel to them (by pickle), and its result back. With ``steal``, this process works the chunks no worker has
-    started yet, from the last one back, while the workers go on from the first (see :class:`ChunkPool`). Fewer than
-    two chunks' items are worked here, no process started.
+    started yet, from the last one back, while the workers go on from the first (so this process shares their work
+    instead of waiting). Fewer than two chunks' items are worked here, no process started.
 
     Returns:
         One result per chunk, in order.
@@ -134,12 +54,46 @@ def map_ranges(work: Callable[[Sequence[T], int], R], items: Sequence[T], chunk:
     token = next(_tokens)
     _inherited[token] = items
     try:
-        with ChunkPool(partial(_work_inherited, work, token), 1, workers, steal=steal) as pool:
-            for one in bounds:
-                pool.submit([one])
-            return pool.results()
+        return _in_workers(partial(_work_inherited, work, token), bounds, workers or os.cpu_count() or 1, steal)
     finally:
         del _inherited[token]
+
+
+def _in_workers(work: Callable[[tuple[int, int]], R], bounds: list[tuple[int, int]], workers: int,
+                steal: bool) -> list[R]:
+    """``work`` of each chunk's bounds in forked worker processes, in order; here where none can start or one died."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return [work(one) for one in bounds]
+    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"))
+    try:
+        futures = [_submitted(pool, work, one) for one in bounds]
+        here = {i: work(bounds[i]) for i, future in enumerate(futures) if future is None}
+        if steal:  # the chunks no worker has started, from the last one back, while the workers go on from the first
+            for i in reversed(range(len(bounds))):
+                future = futures[i]
+                if future is None:
+                    continue  # worked here already
+                if not future.cancel():
+                    break  # a worker has this chunk, and every one before it
+                here[i], futures[i] = work(bounds[i]), None
+        return [here[i] if future is None else _result(future, work, bounds[i]) for i, future in enumerate(futures)]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submitted(pool: ProcessPoolExecutor, work: Callable[[tuple[int, int]], R],
+               bounds: tuple[int, int]) -> Future[R] | None:
+    try:
+        return pool.submit(work, bounds)
+    except (OSError, RuntimeError, AssertionError):  # no processes here (limits, a daemonic process, …)
+        return None
+
+
+def _result(future: Future[R], work: Callable[[tuple[int, int]], R], bounds: tuple[int, int]) -> R:
+    try:
+        return future.result()
+    except (BrokenProcessPool, OSError):  # a worker was killed: the same work here
+        return work(bounds)
 
 
 def _whole(work: Callable[[list[T]], list[R]], items: Sequence[T], start: int) -> list[R]:

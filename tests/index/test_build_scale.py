@@ -39,10 +39,10 @@ def many() -> list[dict]:
 
 def test_every_chunk_verified_in_order(many):
     checked = check_records(many, "scale", verified_only=False)
-    assert [r.txid for r in checked.records] == [raw["meta"]["txid"] for raw in many]
+    assert [r.txid for r in checked.kept.values()] == [raw["meta"]["txid"] for raw in many]
     assert checked.valid == [i % 7 != 3 for i in range(len(many))]
     kept = check_records(many, "scale")
-    assert len(kept.records) == sum(checked.valid) and all(kept.valid)
+    assert len(kept.kept) == sum(checked.valid) and all(kept.valid)
     assert sorted(r.txid for r in kept.rejected) == sorted(raw["meta"]["txid"] for i, raw in enumerate(many)
                                                             if i % 7 == 3)
     assert {r.reason.split(" for ")[0] for r in kept.rejected} == {"signature does not verify"}
@@ -145,7 +145,7 @@ def test_chunks_on_every_core_give_the_one_process_build(many, etdb_record, veri
     assert {r.reason.split(" for ")[0].split(":")[0] for r in rejected} >= {
         "signature does not verify", "another record claims this txid", "missing mandatory fields"}
     assert checked.rejected == rejected
-    assert checked.valid == valid and checked.records == records
+    assert checked.valid == valid and list(checked.kept.values()) == records
     assert checked.tables[0].column("txid").to_pylist() == [r.txid for r in records]
     assert checked.tables[1].column("txid").to_pylist() == [r.txid for r in records for _ in r.files]
     # and the same again in a daemonic process, where no worker may start: every chunk is worked there

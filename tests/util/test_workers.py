@@ -10,7 +10,7 @@ from functools import partial
 
 import pytest
 
-from etdb_explore.util.workers import ChunkPool, map_chunks
+from etdb_explore.util.workers import map_chunks, map_ranges
 
 PARENT = os.getpid()
 
@@ -74,16 +74,6 @@ def test_a_failing_chunk_raises_its_error():
         map_chunks(_fails, list(range(256)), 64)
 
 
-def test_short_chunks_are_kept_here_while_long_ones_go():
-    with ChunkPool(_squares_and_pids, 10) as pool:
-        pool.submit(range(5))
-        pool.submit(range(5, 25))
-        pool.submit(range(25, 28))
-        out = pool.results()
-    assert [square for square, _ in out] == [i * i for i in range(28)]
-    assert {pid for _, pid in out[:5]} == {pid for _, pid in out[25:]} == {PARENT}
-
-
 def test_in_a_daemonic_process_everything_is_worked_there():
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
@@ -96,17 +86,14 @@ def _map_in_daemon(items: list[int]) -> tuple[list[tuple[int, int]], int]:
     return map_chunks(_squares_and_pids, items, 64), os.getpid()
 
 
-def _slow_squares_and_pids(items: list[int]) -> list[tuple[int, int]]:
+def _slow_squares_and_pids(items: list[int], start: int) -> list[tuple[int, int]]:
     time.sleep(0.2)
-    return _squares_and_pids(items)
+    return _squares_and_pids(list(items))
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
 def test_with_steal_chunks_no_worker_started_are_worked_here():
-    with ChunkPool(_slow_squares_and_pids, 4, workers=1, steal=True) as pool:
-        for start in range(0, 40, 4):
-            pool.submit(range(start, start + 4))
-        out = pool.results()
+    out = [pair for part in map_ranges(_slow_squares_and_pids, range(40), 4, workers=1) for pair in part]
     assert [square for square, _ in out] == [i * i for i in range(40)]
     pids = [pid for _, pid in out]
     # the one worker holds at most its chunk and the next; this process takes the rest from the last one back
