@@ -3,6 +3,7 @@ elsewhere, or send CAR headers of the wrong shape.
 
 Modes:
   ``drip``         200 and the right content type, then one byte a second (forever)
+  ``mute``         reads the request and never answers (no status line, no headers)
   ``endless-car``  a valid CAR header, then valid blocks of unrelated random data, without end (raw requests too)
   ``endless-raw``  a raw-block response whose body never ends (random bytes, as fast as the client reads); CAR
                    requests get ``endless-car``
@@ -26,7 +27,7 @@ from ..local_server import LocalServer
 
 CAR_TYPE = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
 RAW_TYPE = "application/vnd.ipld.raw"
-MODES = ("drip", "endless-car", "endless-raw", "redirect", "bad-header")
+MODES = ("drip", "mute", "endless-car", "endless-raw", "redirect", "bad-header")
 
 
 class HostileGateway(LocalServer):
@@ -49,6 +50,8 @@ class HostileGateway(LocalServer):
         car = request.query.get("format") == "car" or "vnd.ipld.car" in request.headers.get("Accept", "")
         if self.mode == "redirect":
             raise web.HTTPFound(self.other + request.path_qs)
+        if self.mode == "mute":
+            await asyncio.sleep(3600)
         response = web.StreamResponse(headers={"Content-Type": CAR_TYPE if car else RAW_TYPE})
         await response.prepare(request)
         try:

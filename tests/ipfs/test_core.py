@@ -24,6 +24,7 @@ from etdb_explore.ipfs.formats.car import (
     car_header,
     car_section,
     read_car,
+    section_head,
 )
 from etdb_explore.ipfs.formats.cid import CID, CIDError
 from etdb_explore.ipfs.sources.base import MultiSource
@@ -280,3 +281,21 @@ def test_large_blocks_are_copied_once_on_their_way_out_of_a_car_stream():
     assert peak_read < len(block) + (256 << 10)  # the block, not a buffer of the stream besides
     assert peak_decode < len(block) + (256 << 10)  # the block held: decoding copies nothing of its Data field
     assert isinstance(node.file_data, memoryview) and node.file_data.obj is got[0][1]
+
+
+def test_a_block_that_arrives_as_a_piece_of_its_own_is_not_copied():
+    """``serve`` writes each section's head and block as HTTP chunks of their own, and the client hands those on
+    as they are: a block that is one whole piece fed comes out as that very object (verified); a block within a
+    larger piece, or spread over several, is cut out of them."""
+    blocks = [bytes([i]) * 1000 for i in range(3)]
+    cids = [CID.for_block(b) for b in blocks]
+    reader = CarReader()
+    pieces = [car_header([cids[0]]), section_head(cids[0], blocks[0]), blocks[0],  # a piece of its own
+              section_head(cids[1], blocks[1]) + blocks[1][:10], blocks[1][10:],  # spread over two pieces
+              section_head(cids[2], blocks[2]) + blocks[2] + b"\x05"]  # within a larger piece
+    got = [item for piece in pieces for item in reader.feed(piece)]
+    assert got == list(zip(cids, blocks))
+    assert got[0][1] is pieces[2]
+    assert got[1][1] is not pieces[4] and got[2][1] is not pieces[5]
+    with pytest.raises(CarError, match="inside a section"):
+        reader.close()

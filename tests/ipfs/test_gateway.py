@@ -22,7 +22,7 @@ from etdb_explore.ipfs.build.importer import (
     add_bytes,
 )
 from etdb_explore.ipfs.dag.reader import UnixFSReader
-from etdb_explore.ipfs.formats.car import read_car
+from etdb_explore.ipfs.formats.car import read_car, section_head
 from etdb_explore.ipfs.formats.cid import CID
 from etdb_explore.ipfs.gateway_server import start_server
 from etdb_explore.ipfs.sources.base import MultiSource
@@ -153,6 +153,90 @@ def test_a_car_stream_is_verified_as_it_arrives_without_thread_hand_offs(tmp_pat
         executor = _CountingExecutor(2)
         assert asyncio.run(read(url, executor)) == BIG[7:-5]
     assert executor.submitted == 0
+
+
+def test_a_car_stream_arms_no_timer_per_piece_received(tmp_path):
+    """A CAR stream's deadline is one StallGuard (the answer, then each block): aiohttp's own read timeout, which
+    re-arms a timer for every piece the socket delivers, is not used (benchmarks/bench_ipfs.py: client CPU)."""
+    store = LocalStore(tmp_path / "store")
+    big = add_bytes(BIG, KUBO_DEFAULT, store).cid
+    armed: list[object] = []
+
+    async def read(url: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        call_at = loop.call_at
+
+        def counting_call_at(when, callback, *args, **kwargs):  # type: ignore[no-untyped-def]
+            armed.append(callback)
+            return call_at(when, callback, *args, **kwargs)
+
+        gateway = GatewaySource([url])
+        try:
+            await gateway._client()  # the session, outside the count
+            loop.call_at = counting_call_at  # type: ignore[method-assign]
+            return await UnixFSReader(gateway).read(big, 7, len(BIG) - 5)
+        finally:
+            del loop.call_at
+            await gateway.close()
+
+    with _served_apart(store) as url:
+        assert asyncio.run(read(url)) == BIG[7:-5]
+    assert len(armed) < 10, armed  # the connection's and the guard's; not one per piece of 2.3 MB
+
+
+class _SplitChunkGateway:
+    """A gateway on 127.0.0.1 that answers every request with one CAR, in HTTP chunks whose bytes arrive before the
+    CRLF that ends them (as when a TCP segment ends between the two): the client's HTTP parser then reports the end
+    of a chunk after its bytes were read, an empty read that is not the end of the body. Raw sockets, so the framing
+    is exactly this."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.requests: list[bytes] = []
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            self.requests.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[0])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ipld.car; version=1; order=dfs; dups=n\r\n"
+                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            for piece in self.pieces:
+                writer.write(b"%x\r\n" % len(piece) + piece)
+                await writer.drain()
+                await asyncio.sleep(0.01)  # the client reads the bytes; the chunk's end comes later
+                writer.write(b"\r\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_the_end_of_an_http_chunk_read_after_its_bytes_does_not_end_a_car_stream(served):
+    _, _, url, big = served
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{url}/ipfs/{big}?format=car&dag-scope=entity&entity-bytes=0:*",
+            headers={"Accept": "application/vnd.ipld.car"}) as response:
+        car = await response.read()
+    _, blocks = read_car(car)
+    pieces = [car[:len(car) - sum(len(section_head(c, b)) + len(b) for c, b in blocks)]]
+    pieces += [part for c, b in blocks for part in (section_head(c, b), b)]  # as serve writes them
+    assert b"".join(pieces) == car
+    split = _SplitChunkGateway(pieces)
+    gateway = GatewaySource([await split.__aenter__()])
+    try:
+        assert await UnixFSReader(gateway).read(big) == BIG
+    finally:
+        await gateway.close()
+        await split.__aexit__()
+    assert len(split.requests) == 1, split.requests  # one CAR, read to its end: no fall-back requests
+    assert gateway.gateways[0].errors == []
 
 
 @pytest.mark.parametrize("profile", [KUBO_DEFAULT, KUBO_CIDV1], ids=["dag-pb-leaves", "raw-leaves"])

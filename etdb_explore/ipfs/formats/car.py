@@ -178,7 +178,10 @@ class _Pending:
                 parts.append(chunk)
         if not keep:
             return b""
-        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
+        if len(parts) > 1:
+            return b"".join(parts)
+        whole = parts[0].obj  # the bytes fed (add() keeps only bytes): a block that arrived alone is not copied
+        return whole if len(whole) == len(parts[0]) else parts[0].tobytes()  # type: ignore[return-value]
 
     def clear(self) -> None:
         self._chunks.clear()
@@ -221,6 +224,8 @@ class CarReader:
         yield from self._drain()
 
     def _varint(self) -> tuple[int, int] | None:
+        if not self._pending.size:
+            return None  # between sections, where a piece received often ends
         head = self._pending.peek(10)
         try:
             return decode_varint(head, 0)

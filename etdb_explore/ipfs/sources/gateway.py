@@ -133,8 +133,10 @@ class GatewaySource:
         """A session (and per-gateway limits) for the running loop."""
         for g in self.gateways:
             g.limit = asyncio.Semaphore(self.concurrency)
+        # no sock_read timeout: aiohttp would re-arm it on every piece received; a raw block is bounded as a whole
+        # (``_raw``) and a CAR stream by one StallGuard from request to last block (``_car_from``)
         return aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10), sock_read=self.timeout),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10)),
             connector=aiohttp.TCPConnector(limit=0), auto_decompress=False, read_bufsize=READ_BUFFER)
 
     async def _client(self) -> aiohttp.ClientSession:
@@ -314,42 +316,46 @@ class GatewaySource:
         limit = None if end is None else 2 * (end - start) + CAR_OVERHEAD
         received = 0
         target = f"{cid}/{quote(path.strip('/'))}".rstrip("/")
+        guard = StallGuard(self.timeout)  # the answer, then each block, must be complete within the timeout
         try:
-            async with self._request(gateway, f"{target}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}",
-                                     CAR_ACCEPT) as response:
+            async with contextlib.AsyncExitStack() as stack:
+                response = await guard.wait(stack.enter_async_context(self._request(
+                    gateway, f"{target}?format=car&dag-scope=entity&entity-bytes={start}:{end_param}", CAR_ACCEPT)))
                 if response.status == 429:
                     self._retry_after(gateway, response)
                     return
                 if response.status != 200:
                     gateway.fail(f"HTTP {response.status} for CAR of {cid}")
                     return
-                guard = StallGuard(self.timeout)  # each block must be complete within the timeout
-                try:
-                    while True:
-                        chunk = await guard.wait(response.content.readany())
-                        if not chunk:
-                            break
-                        self.bytes_received += len(chunk)
-                        received += len(chunk)
-                        if limit is not None and received > limit:
-                            raise _Refused(  # type: ignore[operator]
-                                f"sent over {limit} bytes for a {end - start}-byte range")
-                        # each block is verified as it is cut out, on the loop: a hand-off to a thread per piece
-                        # costs more CPU than the hash (the kernel's socket buffer keeps filling meanwhile)
-                        for item in reader.feed(chunk):
-                            guard.progress()
-                            yield item
-                finally:
-                    guard.close()
+                guard.progress()
+                while True:
+                    # the pieces as they were received (readany joins all that is buffered: a copy of every byte)
+                    chunk, http_chunk_end = await guard.wait(response.content.readchunk())
+                    if not chunk:
+                        if http_chunk_end:
+                            continue  # the end of an HTTP chunk whose bytes were read before it: not of the body
+                        break
+                    self.bytes_received += len(chunk)
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise _Refused(  # type: ignore[operator]
+                            f"sent over {limit} bytes for a {end - start}-byte range")
+                    # each block is verified as it is cut out, on the loop: a hand-off to a thread per piece
+                    # costs more CPU than the hash (the kernel's socket buffer keeps filling meanwhile)
+                    for item in reader.feed(chunk):
+                        guard.progress()
+                        yield item
                 reader.close()
         except _Refused as refused:
             gateway.fail(f"{refused.args[0]} (CAR of {cid})")
         except (VerificationError, CarError) as exc:
             gateway.fail(str(exc), UNHEALTHY_SECONDS * 4)
         except asyncio.TimeoutError:
-            gateway.fail(f"CAR of {cid}: no complete block for {self.timeout:g} s")
+            gateway.fail(f"CAR of {cid}: no answer, or no complete block for {self.timeout:g} s")
         except (aiohttp.ClientError, ConnectionError) as exc:
             gateway.fail(f"{type(exc).__name__} during CAR of {cid}: {exc}")
+        finally:
+            guard.close()
 
 
 class GatewayLane:
