@@ -88,6 +88,28 @@ def test_dagpb_and_unixfs(data):
     _bounded(parse)
 
 
+SEED_LEAF = unixfs.file_leaf_block(bytes(range(256)) * 3)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=300), mutated(SEED_LEAF), mutated(SEED_NODE)))
+def test_the_file_leaf_fast_path_agrees_with_the_general_decoders(data):
+    """``unixfs.decode_file_leaf`` takes only blocks the general decoders read the same way, and gives what they do."""
+    leaf = unixfs.decode_file_leaf(data)
+    if leaf is None:
+        return
+    node = dagpb.decode(data, data_view=True)
+    assert node.links == () and leaf == unixfs.decode(node.data, "fuzz", data_view=True)
+    assert isinstance(leaf.data, memoryview) and leaf.data.obj is data
+
+
+def test_kubo_file_leaves_take_the_fast_path():
+    assert unixfs.decode_file_leaf(SEED_LEAF) == unixfs.UnixFSData(unixfs.FILE, bytes(range(256)) * 3, 768)
+    parent = dagpb.PBNode((dagpb.Link(CID.for_block(SEED_LEAF, DAG_PB, 0), "", len(SEED_LEAF)),),
+                          unixfs.UnixFSData(unixfs.FILE, None, 768, (768,)).encode()).encode()
+    assert unixfs.decode_file_leaf(parent) is None  # a node with links is read by the general decoders
+
+
 @FUZZ
 @given(st.one_of(st.text(max_size=120), st.binary(max_size=80),
                  mutated(CID.decode("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e").bytes)))

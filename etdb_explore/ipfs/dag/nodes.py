@@ -22,6 +22,9 @@ LINK_BYTES = 400  # memory of one decoded link (a Link, its CID and their fields
 MAX_FILE_DEPTH = 64  # Kubo's balanced DAGs stay under 6 levels for any real file; trickle DAGs under 30
 
 
+_LEAF = dagpb.PBNode()  # what a file leaf decodes to beside its UnixFS data: no links, its Data held in ``fs``
+
+
 @dataclass(frozen=True, eq=False)
 class Node:
     """A block and its decoded form.
@@ -53,6 +56,9 @@ class Node:
         """
         if cid.codec != DAG_PB:
             return cls(cid, block)
+        leaf = unixfs.decode_file_leaf(block)
+        if leaf is not None:
+            return cls(cid, block, _LEAF, leaf)
         pb = dagpb.decode(block, cid, data_view=True)  # a file's bytes stay a view into the block: never copied
         try:
             fs = unixfs.decode(pb.data, cid, data_view=True)

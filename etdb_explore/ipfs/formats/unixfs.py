@@ -103,6 +103,36 @@ def decode(data: bytes | memoryview | None, where: object = "?", *, data_view: b
                       values.get(5), values.get(6))  # type: ignore[arg-type]
 
 
+_LEAF_DATA = b"\x08\x02\x12"  # UnixFS Type = file, then the key of its Data field
+
+
+def decode_file_leaf(block: bytes) -> UnixFSData | None:
+    """The UnixFS data of a file leaf as Kubo writes it without raw leaves (a DAG-PB node with no links whose Data is
+    ``{Type: file, Data, filesize}``), read at fixed places instead of field by field: a large file is mostly such
+    leaves. Anything else is left to the general decoders.
+
+    Returns:
+        What ``decode(dagpb.decode(block).data, data_view=True)`` gives (the file bytes a memoryview into
+        ``block``); None when ``block`` is not exactly of that shape.
+    """
+    try:
+        if block[0] != 0x0A:  # PBNode field 1 (Data), length-delimited
+            return None
+        length, pos = decode_varint(block, 1)
+        if pos + length != len(block) or block[pos:pos + 3] != _LEAF_DATA:
+            return None
+        size, start = decode_varint(block, pos + 3)
+        stop = start + size
+        if block[stop:stop + 1] != b"\x18":  # filesize, a varint
+            return None
+        filesize, end = decode_varint(block, stop + 1)
+    except (IndexError, ValueError):
+        return None
+    if end != len(block):
+        return None
+    return UnixFSData(FILE, memoryview(block)[start:stop], filesize)
+
+
 def file_leaf_block(chunk: bytes) -> bytes:
     """The DAG-PB block of a UnixFS file leaf holding ``chunk``, byte for byte as Kubo writes it (no raw leaves).
 
