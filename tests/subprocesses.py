@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: scripts import its etdb_explore
@@ -32,6 +33,25 @@ def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
         out, err = process.communicate()
         raise AssertionError(f"still running after {timeout} s; stdout {out!r}, stderr {err!r}") from None
     return process.returncode, out, err
+
+
+def read_line(process: subprocess.Popen, timeout: float) -> str:
+    """The next line ``process`` prints; if none comes within ``timeout`` seconds kill its process group and fail
+    naming what it printed.
+
+    Returns:
+        The line, with its newline ("" if the process ended first).
+    """
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        os.killpg(process.pid, signal.SIGKILL)
+        reader.join()
+        out, err = process.communicate()
+        raise AssertionError(f"no line within {timeout} s; stdout {line + [out]!r}, stderr {err!r}")
+    return line[0]
 
 
 def run_python(code: str, *args: object, timeout: float = 60, env: dict[str, str] | None = None

@@ -23,6 +23,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -80,47 +81,95 @@ def run(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
         RuntimeError: called on the I/O loop itself (await the coroutine there).
         Exception: whatever the coroutine raises.
     """
-    loop = io_loop()
     if on_io_loop():
         coro.close()
         raise RuntimeError("etdb_explore.util.bridge.run called from the I/O loop itself; await the coroutine instead")
     call = _Call(coro)
-    loop.call_soon_threadsafe(call.start)
     try:
-        finished = call.done.wait(timeout)
+        call.hand_over(io_loop())
+        finished = call.wait(timeout)
     except BaseException:  # Ctrl-C, or another exception raised in this thread while it waited
-        call.cancel(loop)
+        call.cancel()
         raise
     if not finished:
-        call.cancel(loop)
-        if not call.done.is_set() or call.task is None or call.task.cancelled():
+        call.cancel()
+        if not call.finished or call.task is None or call.task.cancelled():
             raise RunTimeoutError(f"{call.name} did not finish within {timeout:g} s; it was cancelled")
     return call.result()
 
 
 class _Call:
-    """One coroutine run for a waiting thread: its task on the I/O loop, and an event set once the task is done."""
+    """One coroutine run for a waiting thread: its task on the I/O loop, and a flag and a lock telling the waiting
+    thread that the task is done.
+
+    The waiting thread never blocks without a time limit: CPython runs a signal's Python handler (Ctrl-C's
+    KeyboardInterrupt) only in the main thread, between bytecodes or when a blocking call there is interrupted. A
+    SIGINT that lands while the main thread is on its way into a lock wait (after its last check for signals), or on
+    another thread (any thread may take a signal sent to the process), interrupts no wait of the main thread: an
+    unlimited wait would then never end. So the waiting thread wakes every ``WAIT_SLICE`` seconds, and a pending
+    Ctrl-C is raised then at the latest. It waits on a plain lock, not a ``threading.Event``, whose condition
+    variable a KeyboardInterrupt can leave half restored (``RuntimeError: release unlocked lock``).
+    """
+
+    WAIT_SLICE = 0.1  # seconds the waiting thread blocks at most before it checks for a pending Ctrl-C
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
         self.name = getattr(coro, "__qualname__", repr(coro))
+        self.loop: asyncio.AbstractEventLoop | None = None  # set once the coroutine is handed to the loop
         self.task: asyncio.Task | None = None
-        self.done = threading.Event()
+        self.finished = False  # set on the loop once the task is done (or the coroutine was closed unstarted)
+        self._wakeup = threading.Lock()  # held until then: the waiting thread blocks on it
+        self._wakeup.acquire()
 
-    def start(self) -> None:
-        """On the loop: start the task."""
+    def hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``loop`` start the task."""
+        self.loop = loop
+        loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.coro)
-        self.task.add_done_callback(self._finished)
+        self.task.add_done_callback(self._done)
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _done(self, task: asyncio.Task) -> None:
         if not task.cancelled():
             task.exception()  # retrieved: after a Ctrl-C nobody else reads it
-        self.done.set()
+        self._finish()
 
-    def cancel(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Cancel the task (it was started first: the loop runs callbacks in order) and let it unwind."""
-        loop.call_soon_threadsafe(lambda: self.task.cancel() if self.task is not None else None)
-        self.done.wait(CANCEL_GRACE)
+    def _finish(self) -> None:
+        self.finished = True
+        self._wakeup.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until the task is done, at most ``timeout`` seconds (None: no limit).
+
+        Returns:
+            Whether it is done.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.finished:
+            left = self.WAIT_SLICE if deadline is None else min(self.WAIT_SLICE, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._wakeup.acquire(timeout=left)
+        return True
+
+    def cancel(self) -> None:
+        """Cancel the coroutine and let it unwind for up to ``CANCEL_GRACE`` seconds; one never handed to the loop
+        is closed here."""
+        if self.loop is None:
+            self.coro.close()
+            return
+        self.loop.call_soon_threadsafe(self._cancel_on_loop)
+        self.wait(CANCEL_GRACE)
+
+    def _cancel_on_loop(self) -> None:
+        # the loop runs callbacks in order: the task exists unless Ctrl-C came before its start was scheduled
+        if self.task is not None:
+            self.task.cancel()
+        elif not self.finished:
+            self.coro.close()
+            self._finish()
 
     def result(self) -> Any:
         assert self.task is not None

@@ -12,7 +12,7 @@ import pytest
 from etdb_explore.errors import EtdbError, RunTimeoutError
 from etdb_explore.util import bridge
 
-from ..subprocesses import finish, run_python, start_python
+from ..subprocesses import finish, read_line, run_python, start_python
 
 
 def test_a_timeout_cancels_the_coroutine_and_names_it():
@@ -40,7 +40,7 @@ def test_a_timeout_cancels_the_coroutine_and_names_it():
 
 
 CTRL_C = """
-import asyncio, sys, time
+import asyncio, signal, sys, threading, time
 from etdb_explore.util import bridge
 
 ticks = []
@@ -49,12 +49,16 @@ async def work():
     try:
         while True:
             ticks.append(1)
+            if len(ticks) == 1:
+                print("running", flush=True)  # the coroutine runs on the I/O loop: bridge.run waits for it
+                if sys.argv[1] == "io-thread":
+                    await asyncio.sleep(0.2)  # the main thread is blocked in its wait by now
+                    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
             await asyncio.sleep(0.01)
     except asyncio.CancelledError:
         print("cancelled", flush=True)
         raise
 
-print("started", flush=True)
 try:
     bridge.run(work())
 except KeyboardInterrupt:
@@ -65,13 +69,23 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_cancels_the_coroutine_it_interrupts():
-    process = start_python(CTRL_C)
-    assert process.stdout.readline() == "started\n"
-    time.sleep(0.3)
+    """SIGINT to the process once the coroutine runs (it says so): run raises KeyboardInterrupt, and the coroutine
+    was cancelled (and unwound) before, so nothing of it runs on."""
+    process = start_python(CTRL_C, "process")
+    assert read_line(process, 60) == "running\n"
     process.send_signal(signal.SIGINT)
     code, out, err = finish(process, 30)
     assert code == 0, err
     assert out.splitlines() == ["cancelled", "interrupted; ticks since: 0"]
+
+
+def test_ctrl_c_taken_by_the_io_thread_still_interrupts_the_waiting_call():
+    """A signal sent to the process may be taken by any of its threads, and one that lands while the main thread is
+    on its way into a lock wait interrupts no wait of it either: Python's handler must still run in the main thread
+    and interrupt the call that waits there. Here the signal lands on the I/O thread, after the main thread blocked."""
+    code, out, err = run_python(CTRL_C, "io-thread", timeout=30)
+    assert code == 0, err
+    assert out.splitlines() == ["running", "cancelled", "interrupted; ticks since: 0"]
 
 
 FORK = """
