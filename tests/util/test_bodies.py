@@ -21,12 +21,12 @@ async def test_a_stalled_await_times_out_and_is_cancelled():
 
 
 async def test_progress_keeps_a_slow_but_steady_stream_alive():
-    guard = StallGuard(0.1)
-    for _ in range(8):  # 0.32 s in all, never 0.1 s without progress
+    guard = StallGuard(0.5)  # 0.46 s more than each await takes: a busy machine's scheduling delays fit in it
+    for _ in range(16):  # 0.64 s in all, never 0.5 s without progress
         await guard.wait(asyncio.sleep(0.04))
         guard.progress()
     with pytest.raises(asyncio.TimeoutError):  # and without progress the deadline holds
-        for _ in range(8):
+        for _ in range(100):
             await guard.wait(asyncio.sleep(0.04))
     guard.close()
 
