@@ -55,15 +55,15 @@ class LyingGateway(LocalServer):
         assert self._session
         async with self._session.get(self.upstream + request.path_qs, headers={
                 k: v for k, v in request.headers.items() if k.lower() in ("accept", "range")}) as upstream:
-            body = await upstream.read()
             status, ctype = upstream.status, upstream.headers.get("Content-Type", "application/octet-stream")
-        if status != 200 or self.mode in ("honest", "slow", "die"):
+            if status == 200 and self.mode in ("honest", "flip"):
+                return await self._pass_on(request, upstream, ctype)
+            body = await upstream.read()
+        if status != 200 or self.mode in ("slow", "die"):
             if self.mode == "slow" and status == 200:
                 return await self._trickle(request, body, ctype)
             return web.Response(status=status, body=body, content_type=ctype.split(";")[0])
-        if self.mode == "flip":
-            body = body[:-1] + bytes([body[-1] ^ 0x01])
-        elif self.mode == "truncate":
+        if self.mode == "truncate":
             body = body[: max(len(body) // 2, 1)]
         elif self.mode == "other":
             body = b"\x0a\x04\x08\x02\x18\x00" if not body.startswith(b"\x0a\x04") else b"hello world\n"
@@ -77,6 +77,25 @@ class LyingGateway(LocalServer):
             request.transport.close()
             return response
         await response.write(body)
+        await response.write_eof()
+        return response
+
+    async def _pass_on(self, request: web.Request, upstream: aiohttp.ClientResponse,
+                       ctype: str) -> web.StreamResponse:
+        """The upstream's body passed on as it comes, in ``flip`` mode with its last byte flipped. (A gateway that
+        read a whole stripe before its first byte would be silent for as long as the upstream takes, and on a busy
+        machine the stall timer would drop it, whatever its mode.)"""
+        response = web.StreamResponse(headers={"Content-Type": ctype})
+        response.content_length = upstream.content_length
+        await response.prepare(request)
+        held = b""  # the last chunk is held back until the body's end is known
+        async for chunk in upstream.content.iter_any():
+            if held:
+                await response.write(held)
+            held = chunk
+        if self.mode == "flip" and held:
+            held = held[:-1] + bytes([held[-1] ^ 0x01])
+        await response.write(held)
         await response.write_eof()
         return response
 
