@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from etdb_explore.ipfs.formats import dagpb, hamt, unixfs
 from etdb_explore.ipfs.formats.cid import CID, DAG_PB
 from etdb_explore.ipfs.gateway_server import start_server
 from etdb_explore.ipfs.sources.store import LocalStore
+
+from ..subprocesses import read_line
 
 
 def _put_node(store: LocalStore, links: tuple[dagpb.Link, ...], fs: unixfs.UnixFSData) -> CID:
@@ -135,13 +138,13 @@ def test_serve_memory_stays_bounded_under_many_slow_readers(tmp_path):
     """200 clients ask for a 64 MiB file and never read: ``serve``'s memory must not grow with them."""
     store = LocalStore(tmp_path / "store")
     big = add_bytes(os.urandom(64 << 20), KUBO_DEFAULT, store).cid
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # port 0: serve binds a free port itself and names it (a port probed free here could be taken before serve binds)
     server = subprocess.Popen([sys.executable, "-m", "etdb_explore", "serve", "--store", str(store.path), "--port",
-                               str(port)], stdout=subprocess.PIPE, text=True)
+                               "0"], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert "serving" in server.stdout.readline()
+        serving = read_line(server, 60)
+        assert "serving" in serving, serving
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", serving).group(1))
         before = _rss_mb(server.pid)
         sockets = []
         for _ in range(200):
