@@ -151,6 +151,17 @@ def test_car_write_read_round_trip_and_corruption(conformance):
     assert reader.roots == roots
 
 
+def test_an_empty_block_in_a_car_stream_comes_back_empty():
+    """An empty file's leaf is an empty raw block: its section holds the CID and nothing more, whole or fed in
+    pieces."""
+    cid = CID.for_block(b"")
+    stream = car_header([cid]) + car_section(cid, b"") + car_section(cid, b"")
+    assert read_car(stream) == ([cid], [(cid, b""), (cid, b"")])
+    reader = CarReader()
+    assert [item for i in range(len(stream)) for item in reader.feed(stream[i:i + 1])] == [(cid, b""), (cid, b"")]
+    reader.close()
+
+
 def test_carv2_is_read(conformance):
     v1 = (conformance / "dir-with-files.car").read_bytes()
     pragma = bytes.fromhex("0aa16776657273696f6e02")

@@ -178,7 +178,7 @@ class _Pending:
                 parts.append(chunk)
         if not keep:
             return b""
-        if len(parts) > 1:
+        if len(parts) != 1:  # several pieces, or none (an empty block)
             return b"".join(parts)
         whole = parts[0].obj  # the bytes fed (add() keeps only bytes): a block that arrived alone is not copied
         return whole if len(whole) == len(parts[0]) else parts[0].tobytes()  # type: ignore[return-value]
