@@ -43,11 +43,14 @@ def io_loop() -> asyncio.AbstractEventLoop:
     """The I/O loop of this process.
 
     Returns:
-        The loop, started in a daemon thread on first use (and anew in a forked child).
+        The loop, started in a daemon thread on first use (anew in a forked child, or when a Ctrl-C kept its thread
+        from starting).
     """
     global _loop, _thread
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if _loop is None or _loop.is_closed() or _thread is None or not _thread.is_alive():
+            if _loop is not None and not _loop.is_closed():
+                _loop.close()  # made, but a Ctrl-C came before its thread started: a loop nobody runs
             _loop = asyncio.new_event_loop()
             _thread = threading.Thread(target=_loop.run_forever, name="etdb-explore-io", daemon=True)
             _thread.start()

@@ -88,6 +88,30 @@ def test_ctrl_c_taken_by_the_io_thread_still_interrupts_the_waiting_call():
     assert out.splitlines() == ["running", "cancelled", "interrupted; ticks since: 0"]
 
 
+FIRST_CALL_INTERRUPTED = """
+import asyncio, threading
+from etdb_explore.util import bridge
+
+start = threading.Thread.start
+def interrupted(thread):  # Ctrl-C as the first call starts the I/O thread, before the thread runs
+    threading.Thread.start = start
+    raise KeyboardInterrupt
+threading.Thread.start = interrupted
+try:
+    bridge.run(asyncio.sleep(0, "first"))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print(bridge.run(asyncio.sleep(0, "next"), timeout=5), flush=True)
+"""
+
+
+def test_a_call_after_ctrl_c_interrupted_the_io_loop_start_gets_a_running_loop():
+    code, out, err = run_python(FIRST_CALL_INTERRUPTED, timeout=30)
+    assert code == 0, err
+    assert out.splitlines() == ["interrupted", "next"]
+    assert "Warning" not in err, err
+
+
 FORK = """
 import asyncio, os
 from etdb_explore.util import bridge
