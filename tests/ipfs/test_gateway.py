@@ -229,12 +229,12 @@ async def test_the_end_of_an_http_chunk_read_after_its_bytes_does_not_end_a_car_
     pieces += [part for c, b in blocks for part in (section_head(c, b), b)]  # as serve writes them
     assert b"".join(pieces) == car
     split = _SplitChunkGateway(pieces)
-    gateway = GatewaySource([await split.__aenter__()])
-    try:
-        assert await UnixFSReader(gateway).read(big) == BIG
-    finally:
-        await gateway.close()
-        await split.__aexit__()
+    async with split as split_url:
+        gateway = GatewaySource([split_url])
+        try:
+            assert await UnixFSReader(gateway).read(big) == BIG
+        finally:
+            await gateway.close()
     assert len(split.requests) == 1, split.requests  # one CAR, read to its end: no fall-back requests
     assert gateway.gateways[0].errors == []
 
